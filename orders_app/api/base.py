@@ -1,0 +1,154 @@
+"""Every HTTP convention of the project in one place: the JSON parser, the Api/Blueprint subclasses,
+authentication, and access to the service context.
+
+- Bodies are parsed with `parse_float=Decimal` (never float); NaN/Infinity are rejected; a body that is
+  not `application/json` is 415; a non-object body or malformed JSON is 400.
+- Validation errors are 400 (webargs' default 422 is not used).
+- `Authorization: Bearer <token>`: the admin token, or a user's API key (looked up by SHA-256, cached
+  for a few seconds per process).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from decimal import Decimal
+
+import flask_smorest
+from flask import current_app, g, request
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
+
+from orders_app.errors import Forbidden, Unauthorized, ValidationFailed
+from orders_app.messages import Principal
+from orders_app.services.queries import principal_for_api_key
+
+JSON_DEPTH_MAX = 32
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json_body(raw: bytes):
+    """Decode a request body: exact decimals, no NaN/Infinity, an object at the top."""
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ValidationFailed("The request body is not valid UTF-8.") from None
+    except RecursionError:
+        raise ValidationFailed("The JSON body is nested too deeply.") from None
+    except ValueError as error:  # JSONDecodeError, our constant rejection, over-long integers
+        raise ValidationFailed(f"The request body is not valid JSON: {error}.") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("The JSON body must be an object.")
+    return data
+
+
+class OrdersParser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        raw = req.get_data(cache=True)
+        if not is_json_request(req):
+            if not raw:
+                return core.missing
+            raise UnsupportedMediaType()
+        if not raw.strip():
+            return core.missing
+        return parse_json_body(raw)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = OrdersParser()
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest Api with the project's error schema in the document."""
+
+
+# --- the service context -----------------------------------------------------------------------------
+
+def service_context():
+    return current_app.extensions["orders_service_context"]
+
+
+# --- authentication ----------------------------------------------------------------------------------
+
+class _ApiKeyCache:
+    """key hash -> (principal, expiry). Revocation takes effect within API_KEY_CACHE_SECONDS."""
+
+    ENTRIES_MAX = 10_000
+
+    def __init__(self):
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key_hash: str, principal: Principal, ttl_s: float) -> None:
+        with self._lock:
+            if len(self._entries) >= self.ENTRIES_MAX:
+                self._entries.clear()
+            self._entries[key_hash] = (principal, time.monotonic() + ttl_s)
+
+
+_api_key_cache = _ApiKeyCache()
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send Authorization: Bearer <api key>.")
+    return token.strip()
+
+
+def current_principal() -> Principal:
+    """The authenticated caller; 401 when the key is missing or unknown."""
+    cached = g.get("principal")
+    if cached is not None:
+        return cached
+    token = _bearer_token()
+    ctx = service_context()
+    if hmac.compare_digest(token.encode(), ctx.settings.admin_token.encode()):
+        principal = Principal(user_id=None, is_admin=True)
+    else:
+        key_hash = hashlib.sha256(token.encode()).hexdigest()
+        principal = _api_key_cache.get(key_hash)
+        if principal is None:
+            principal = principal_for_api_key(key_hash, ctx)
+            if principal is None:
+                raise Unauthorized("Unknown API key.")
+            if ctx.settings.api_key_cache_seconds:
+                _api_key_cache.put(key_hash, principal, ctx.settings.api_key_cache_seconds)
+    g.principal = principal
+    return principal
+
+
+def require_admin() -> Principal:
+    principal = current_principal()
+    if not principal.is_admin:
+        raise Forbidden("This endpoint needs the admin token.")
+    return principal
+
+
+def acting_user_id(principal: Principal, user_id: int | None) -> int:
+    """The user a request acts for: the caller's own id, or (admin only) the given one."""
+    if principal.is_admin:
+        if user_id is None:
+            raise ValidationFailed("userId is required when acting with the admin token.", "userId")
+        return user_id
+    if user_id is not None and user_id != principal.user_id:
+        raise Forbidden("You may only act on your own user.", "userId")
+    return principal.user_id
+
+
+SECURITY = [{"bearer": []}]

@@ -1,0 +1,136 @@
+"""Every setting, read once from the environment (and `.env` if present), validated at start-up.
+
+A bad or missing value stops the process with a `ConfigError` that names the key; nothing reads
+`os.environ` elsewhere. `.env.example` lists every key with its default and meaning.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _int(env: dict, key: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _bool(env: dict, key: str, default: bool) -> bool:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key} must be true or false, got {raw!r}")
+
+
+def _name(env: dict, key: str, default: str, max_length: int = 200) -> str:
+    value = (env.get(key) or default).strip()
+    if not value or len(value) > max_length or any(c.isspace() for c in value):
+        raise ConfigError(f"{key} must be a non-empty name without spaces, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    kafka_bootstrap_servers: str
+    admin_token: str
+    admin_token_generated: bool = False
+    quote_currency: str = "USD"
+    port: int = 3000
+    log_level: str = "INFO"
+    order_events_topic: str = "order-events"
+    trade_events_topic: str = "trade-events"
+    kafka_topic_partitions: int = 4
+    kafka_max_poll_interval_ms: int = 10000
+    kafka_request_timeout_ms: int = 5000
+    kafka_consumer_group: str = "order-matching"
+    outbox_sweep_interval_ms: int = 1000
+    outbox_sweep_grace_ms: int = 2000
+    outbox_sweep_batch_rows_max: int = 1000
+    market_buy_collar_percent: int = 5
+    merge_same_price_orders: bool = False
+    db_pool_size: int = 10
+    api_key_cache_seconds: int = 30
+    request_body_bytes_max: int = 64 * 1024
+    check_schema_on_start: bool = True
+
+    @classmethod
+    def from_env(cls, overrides: dict | None = None) -> "Settings":
+        env: dict = {}
+        env_file = ROOT_DIR / ".env"
+        if env_file.exists():
+            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        env.update(os.environ)
+        env.update({k.upper(): str(v) for k, v in (overrides or {}).items()})
+
+        database_url = (env.get("DATABASE_URL") or "").strip()
+        if not database_url:
+            raise ConfigError("DATABASE_URL is required, e.g. mysql+pymysql://root@127.0.0.1:3306/orders "
+                              "(./dev run starts a local MariaDB and sets it)")
+        if not database_url.startswith(("mysql+pymysql://", "mysql+mysqldb://", "mysql://",
+                                        "mariadb+pymysql://", "mariadb+mysqldb://")):
+            raise ConfigError(f"DATABASE_URL must be a MySQL/MariaDB SQLAlchemy URL, got {database_url!r}")
+        kafka = (env.get("KAFKA_BOOTSTRAP_SERVERS") or "").strip()
+        if not kafka:
+            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is required, e.g. 127.0.0.1:9092")
+        for server in kafka.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS must be host:port[,host:port], got {kafka!r}")
+        admin_token = (env.get("ADMIN_TOKEN") or "").strip()
+        if len(admin_token) < 16:
+            raise ConfigError("ADMIN_TOKEN is required and must be at least 16 characters "
+                              "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        quote = _name(env, "QUOTE_CURRENCY", "USD", 16).upper()
+        if not quote.isalnum():
+            raise ConfigError(f"QUOTE_CURRENCY must be alphanumeric, got {quote!r}")
+        log_level = _name(env, "LOG_LEVEL", "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        return cls(
+            database_url=database_url,
+            kafka_bootstrap_servers=kafka,
+            admin_token=admin_token,
+            admin_token_generated=_bool(env, "ADMIN_TOKEN_GENERATED", False),
+            quote_currency=quote,
+            port=_int(env, "PORT", 3000, 1, 65535),
+            log_level=log_level,
+            order_events_topic=_name(env, "ORDER_EVENTS_TOPIC", "order-events"),
+            trade_events_topic=_name(env, "TRADE_EVENTS_TOPIC", "trade-events"),
+            kafka_topic_partitions=_int(env, "KAFKA_TOPIC_PARTITIONS", 4, 1, 1024),
+            kafka_max_poll_interval_ms=_int(env, "KAFKA_MAX_POLL_INTERVAL_MS", 10000, 1000, 3_600_000),
+            kafka_request_timeout_ms=_int(env, "KAFKA_REQUEST_TIMEOUT_MS", 5000, 500, 600_000),
+            kafka_consumer_group=_name(env, "KAFKA_CONSUMER_GROUP", "order-matching"),
+            outbox_sweep_interval_ms=_int(env, "OUTBOX_SWEEP_INTERVAL_MS", 1000, 50, 600_000),
+            outbox_sweep_grace_ms=_int(env, "OUTBOX_SWEEP_GRACE_MS", 2000, 0, 600_000),
+            outbox_sweep_batch_rows_max=_int(env, "OUTBOX_SWEEP_BATCH_ROWS_MAX", 1000, 1, 100_000),
+            market_buy_collar_percent=_int(env, "MARKET_BUY_COLLAR_PERCENT", 5, 0, 100),
+            merge_same_price_orders=_bool(env, "MERGE_SAME_PRICE_ORDERS", False),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
+            api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 30, 0, 3600),
+            check_schema_on_start=_bool(env, "CHECK_SCHEMA_ON_START", True),
+        )
+
+    def as_flask_config(self) -> dict:
+        return {f"ORDERS_{f.name.upper()}": getattr(self, f.name) for f in fields(self)}

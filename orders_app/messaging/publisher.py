@@ -1,0 +1,124 @@
+"""After-commit publishing of outbox rows from the API process, on a background thread.
+
+A request never waits for Kafka: `publish()` queues the committed rows and returns. The thread sends
+them (key = market symbol), flushes, and marks them published in one UPDATE. When Kafka is down or the
+queue is full, rows simply stay unpublished and the sweeper in `consumer.py` publishes them later —
+at-least-once; the matching worker ignores duplicates by sequence number.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from orders_app.config import Settings
+from orders_app.messaging.producer import build_producer
+from orders_app.messaging.sweeper import mark_published
+from orders_app.messaging.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+QUEUE_ROWS_MAX = 10_000
+BATCH_ROWS_MAX = 500
+RECONNECT_BACKOFF_S = 2.0
+
+
+class OutboxPublisher:
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_ROWS_MAX)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._settings: Settings | None = None
+        self._engine = None
+        self._producer = None
+        self._down_until = 0.0
+        self._stopping = threading.Event()
+        self.published_rows = 0
+
+    def init_app(self, app, settings: Settings, engine) -> None:
+        self._settings = settings
+        self._engine = engine
+
+    def publish(self, pending) -> None:
+        if not pending or self._settings is None:
+            return
+        self._ensure_thread()
+        for row in pending:
+            try:
+                self._queue.put_nowait(row)
+            except queue.Full:
+                return  # the sweeper will publish it
+
+    def _ensure_thread(self) -> None:
+        # Started on first use, so each gunicorn worker (forked) gets its own thread and producer.
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping.clear()
+                self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                first = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < BATCH_ROWS_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._send(batch)
+            except Exception:  # noqa: BLE001 - never let the thread die; the sweeper covers the rows
+                log.exception("outbox publish failed; %d rows left for the sweeper", len(batch))
+
+    def _send(self, batch) -> None:
+        if time.monotonic() < self._down_until:
+            return
+        try:
+            producer = self._get_producer()
+            futures = [(row.outbox_id, producer.send(row.topic, key=row.key.encode(), value=row.payload))
+                       for row in batch]
+            producer.flush(timeout=self._settings.kafka_request_timeout_ms / 1000)
+        except Exception as error:  # noqa: BLE001 - kafka errors of every kind mean "not now"
+            log.warning("Kafka unavailable (%s); %d rows left for the sweeper", error, len(batch))
+            self._reset_producer()
+            return
+        sent = [outbox_id for outbox_id, future in futures if future.succeeded()]
+        if len(sent) < len(futures):
+            self._reset_producer()
+        if sent:
+            mark_published(self._engine, sent)
+            self.published_rows += len(sent)
+
+    def _get_producer(self):
+        if self._producer is None:
+            ensure_topics(self._settings)
+            self._producer = build_producer(self._settings, client_id="orders-api")
+        return self._producer
+
+    def _reset_producer(self) -> None:
+        self._down_until = time.monotonic() + RECONNECT_BACKOFF_S
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait until queued rows were handled (tests, graceful shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._reset_producer()

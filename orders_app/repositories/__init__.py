@@ -1,0 +1,10 @@
+"""SQLAlchemy 2 queries named from the domain. They run on the caller's session and never commit.
+
+Lock order (every transaction that takes several row locks takes them in this order, so no two of
+ours can wait on each other in a cycle): existing order rows being amended or cancelled (by id) ->
+`market_sequences` (the API's per-market command counter) -> accounts, sorted by (user_id, asset).
+The matching worker takes `market_state` first, then order rows by id, then accounts sorted by
+(user_id, asset); it never takes `market_sequences`. A new order row is invisible to others until
+commit, so inserting it takes no lock anyone waits on (except a concurrent duplicate
+`client_order_id`, which the placing service retries).
+"""

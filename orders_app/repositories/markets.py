@@ -1,0 +1,45 @@
+"""Markets, assets and the per-market command sequence."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from orders_app.models import Asset, Market, MarketSequence
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    id: int
+    symbol: str
+    quote_asset: str
+    price_step: Decimal
+    quantity_step: Decimal
+    min_quantity: Decimal
+    max_price: Decimal
+    max_quantity: Decimal
+
+
+def load_markets(session: Session) -> dict[str, MarketSpec]:
+    rows = session.execute(select(Market).where(Market.enabled.is_(True)).order_by(Market.id)).scalars()
+    return {m.symbol: MarketSpec(m.id, m.symbol, m.quote_asset, m.price_step.normalize(),
+                                 m.quantity_step.normalize(), m.min_quantity.normalize(),
+                                 m.max_price.normalize(), m.max_quantity.normalize()) for m in rows}
+
+
+def load_asset_scales(session: Session) -> dict[str, int]:
+    return {a.symbol: a.scale for a in session.execute(select(Asset)).scalars()}
+
+
+def next_seq(session: Session, market_id: int) -> int:
+    """Take the market's next command number. The row lock is held until commit, so sequence numbers
+    commit in order; LAST_INSERT_ID(expr) returns the new value without a second round trip."""
+    result = session.execute(
+        update(MarketSequence)
+        .where(MarketSequence.market_id == market_id)
+        .values(last_seq=func.last_insert_id(MarketSequence.last_seq + 1)))
+    if result.rowcount != 1:
+        raise LookupError(f"market {market_id} has no sequence row")
+    return int(result.lastrowid)

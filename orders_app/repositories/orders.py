@@ -1,0 +1,61 @@
+"""Orders: insert, look up, list with filters, and mark cancel requests."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from orders_app.models import OPEN_STATUSES, Order
+
+RESTING_ASKS_PAGE_ROWS = 200
+
+
+def add(session: Session, values: dict) -> int:
+    return int(session.execute(insert(Order).values(**values)).inserted_primary_key[0])
+
+
+def get(session: Session, order_id: int) -> Order | None:
+    return session.get(Order, order_id)
+
+
+def find_by_client_order_id(session: Session, user_id: int, client_order_id: str) -> Order | None:
+    return session.execute(
+        select(Order).where(Order.user_id == user_id, Order.client_order_id == client_order_id)
+    ).scalar_one_or_none()
+
+
+def search(session: Session, *, user_id: int | None, market_id: int | None, side: str | None,
+           status: str | None, limit: int, before_id: int | None) -> list[Order]:
+    """Newest first; `before_id` pages backwards. Served by ix_orders_user_id / the primary key."""
+    statement = select(Order).order_by(Order.id.desc()).limit(limit)
+    if user_id is not None:
+        statement = statement.where(Order.user_id == user_id)
+    if market_id is not None:
+        statement = statement.where(Order.market_id == market_id)
+    if side is not None:
+        statement = statement.where(Order.side == side)
+    if status is not None:
+        statement = statement.where(Order.status == status)
+    if before_id is not None:
+        statement = statement.where(Order.id < before_id)
+    return list(session.execute(statement).scalars())
+
+
+def mark_cancel_requested(session: Session, order_id: int, now: datetime) -> bool:
+    """Record a cancel request on an open order that has none yet; False if it is final or already asked."""
+    result = session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status.in_(OPEN_STATUSES), Order.cancel_requested_at.is_(None))
+        .values(cancel_requested_at=now, updated_at=now))
+    return result.rowcount == 1
+
+
+def resting_asks(session: Session, market_id: int, page_rows: int = RESTING_ASKS_PAGE_ROWS):
+    """Open sell orders best first (price, then time): (price, remaining quantity) rows, one page."""
+    return session.execute(
+        select(Order.price, Order.quantity - Order.filled_quantity)
+        .where(Order.market_id == market_id, Order.side == "sell", Order.status.in_(OPEN_STATUSES),
+               Order.type == "limit")
+        .order_by(Order.price, Order.seq)
+        .limit(page_rows)).all()

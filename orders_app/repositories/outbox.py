@@ -1,0 +1,42 @@
+"""The transactional outbox: events written with the change they describe, published after commit."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from orders_app.models import OutboxEvent
+
+
+def add(session: Session, *, topic: str, key: str, event_type: str, payload: str, created_at: datetime,
+        market_id: int | None = None, seq: int | None = None) -> int:
+    return int(session.execute(insert(OutboxEvent).values(
+        topic=topic, message_key=key, market_id=market_id, seq=seq, event_type=event_type,
+        payload=payload, created_at=created_at)).inserted_primary_key[0])
+
+
+def mark_published(session: Session, event_ids: list[int], now: datetime) -> None:
+    session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(event_ids), OutboxEvent.published_at.is_(None))
+                    .values(published_at=now))
+
+
+def claim_unpublished(session: Session, *, older_than: datetime, rows_max: int) -> list[OutboxEvent]:
+    """Unpublished events created before `older_than`, locked (SKIP LOCKED: two sweepers never take the
+    same row), in (market, seq) order so each market's events reach Kafka in sequence."""
+    return list(session.execute(
+        select(OutboxEvent)
+        .where(OutboxEvent.published_at.is_(None), OutboxEvent.created_at < older_than)
+        .order_by(OutboxEvent.id)
+        .limit(rows_max)
+        .with_for_update(skip_locked=True)).scalars())
+
+
+def unpublished_count(session: Session) -> int:
+    from sqlalchemy import func
+    return int(session.execute(select(func.count()).select_from(OutboxEvent)
+                               .where(OutboxEvent.published_at.is_(None))).scalar_one())
+
+
+def older_than(now: datetime, grace_ms: int) -> datetime:
+    return now - timedelta(milliseconds=grace_ms)

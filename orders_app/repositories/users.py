@@ -1,0 +1,33 @@
+"""Users and their API keys (stored as SHA-256 hashes only)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from orders_app.models import ApiKey, User
+
+
+def add(session: Session, name: str | None) -> User:
+    user_id = int(session.execute(insert(User).values(name=name)).inserted_primary_key[0])
+    return session.get(User, user_id)
+
+
+def exists(session: Session, user_id: int) -> bool:
+    return session.execute(select(User.id).where(User.id == user_id)).first() is not None
+
+
+def add_api_key(session: Session, user_id: int, key_hash: str) -> None:
+    session.execute(insert(ApiKey).values(user_id=user_id, key_hash=key_hash))
+
+
+def revoke_api_keys(session: Session, user_id: int, now: datetime) -> int:
+    return session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+                           .values(revoked_at=now)).rowcount
+
+
+def user_id_for_key_hash(session: Session, key_hash: str) -> int | None:
+    return session.execute(
+        select(ApiKey.user_id).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    ).scalar_one_or_none()

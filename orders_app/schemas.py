@@ -1,0 +1,152 @@
+"""Marshmallow schemas: request loading, response dumping, and the OpenAPI document (one source).
+
+Amounts use `money.DecimalString`: a JSON number or a decimal string in, a canonical decimal string out.
+Request bodies reject unknown fields (a typo must not silently drop a limit); query strings ignore them.
+"""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+
+from orders_app.money import DecimalString
+
+SIDES = ("buy", "sell")
+ORDER_TYPES = ("limit", "market")
+TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
+STATUSES = ("pending", "partially_filled", "completed", "cancelled", "rejected")
+ID_MAX = 2**63 - 1
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+def _id(**kwargs) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX), **kwargs)
+
+
+def _symbol(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=16), **kwargs)
+
+
+def _strict_bool(**kwargs) -> fields.Boolean:
+    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+
+
+class RequestBody(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class QueryArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+# --- requests ----------------------------------------------------------------------------------------
+
+class PlaceOrderRequest(RequestBody):
+    order_type = fields.String(required=True, validate=validate.OneOf(SIDES),
+                               metadata={"description": "buy or sell"})
+    currency_symbol = _symbol(required=True, metadata={"description": "base asset, e.g. BTC"})
+    quantity = DecimalString(metadata={"description": "base amount; required except for a market buy by "
+                                                      "quote_quantity", "example": "0.5"})
+    price = DecimalString(metadata={"description": "limit price in the quote asset (limit orders)",
+                                    "example": "5.123456"})
+    type = fields.String(load_default="limit", validate=validate.OneOf(ORDER_TYPES))
+    time_in_force = fields.String(load_default="GTC", validate=validate.OneOf(TIMES_IN_FORCE))
+    post_only = _strict_bool(load_default=False)
+    quote_quantity = DecimalString(metadata={"description": "market buy: quote amount to spend"})
+    client_order_id = fields.String(validate=validate.Regexp(CLIENT_ORDER_ID_PATTERN, error=(
+        "client_order_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")))
+    userId = _id(metadata={"description": "optional for users (must be their own id); required for admin"})
+
+
+class OrderListQuery(QueryArgs):
+    userId = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+    currency_symbol = _symbol()
+    order_type = fields.String(validate=validate.OneOf(SIDES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    before_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+
+
+class BalanceQuery(QueryArgs):
+    symbol = _symbol()
+
+
+class CreateUserRequest(RequestBody):
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
+class FundRequest(RequestBody):
+    userId = _id(required=True)
+    currency_symbol = _symbol(required=True)
+    amount = DecimalString(required=True, metadata={"example": "1000"})
+
+
+# --- responses ---------------------------------------------------------------------------------------
+
+class OrderSchema(Schema):
+    id = fields.Integer()
+    user_id = fields.Integer()
+    order_type = fields.String(metadata={"enum": list(SIDES)})
+    type = fields.String(metadata={"enum": list(ORDER_TYPES)})
+    currency_symbol = fields.String()
+    price = DecimalString(allow_none=True)
+    quantity = DecimalString(allow_none=True)
+    quote_quantity = DecimalString(allow_none=True)
+    filled_quantity = DecimalString()
+    sell_quantity = DecimalString(metadata={"description": "equals filled_quantity (original system)"})
+    remaining_quantity = DecimalString(allow_none=True)
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    time_in_force = fields.String(metadata={"enum": list(TIMES_IN_FORCE)})
+    post_only = fields.Boolean()
+    client_order_id = fields.String(allow_none=True)
+    cancel_requested = fields.Boolean()
+    timestamp = fields.String()
+    updated_at = fields.String()
+
+
+class OrderResponse(Schema):
+    order = fields.Nested(OrderSchema)
+
+
+class OrdersResponse(Schema):
+    orders = fields.List(fields.Nested(OrderSchema))
+
+
+class BalanceSchema(Schema):
+    user_id = fields.Integer()
+    currency_symbol = fields.String()
+    balance = DecimalString()
+    available = DecimalString()
+    locked = DecimalString()
+
+
+class BalanceResponse(Schema):
+    balance = fields.Nested(BalanceSchema)
+
+
+class BalancesResponse(Schema):
+    balances = fields.List(fields.Nested(BalanceSchema))
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    name = fields.String(allow_none=True)
+
+
+class CreateUserResponse(Schema):
+    user = fields.Nested(UserSchema)
+    api_key = fields.String(metadata={"description": "shown once; only its hash is stored"})
+
+
+class StatusResponse(Schema):
+    status = fields.String()
+
+
+class ErrorDetail(Schema):
+    code = fields.String()
+    message = fields.String()
+    field = fields.String()
+
+
+class ErrorResponse(Schema):
+    error = fields.Nested(ErrorDetail)

@@ -1,0 +1,35 @@
+"""Rows rendered as the API's resources (amounts stay `Decimal`; schemas format them)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from orders_app.models import FINAL_STATUSES, Account, Order
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """'2025-07-14T16:53:01.077Z' — stored times are naive UTC."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def order_view(order: Order, symbol: str) -> dict:
+    final = order.status in FINAL_STATUSES
+    remaining = None
+    if order.quantity is not None:
+        remaining = 0 if final else order.quantity - order.filled_quantity
+    return {
+        "id": order.id, "user_id": order.user_id, "order_type": order.side, "type": order.type,
+        "currency_symbol": symbol, "price": order.price, "quantity": order.quantity,
+        "quote_quantity": order.quote_quantity, "filled_quantity": order.filled_quantity,
+        "sell_quantity": order.filled_quantity, "remaining_quantity": remaining, "status": order.status,
+        "time_in_force": order.time_in_force, "post_only": bool(order.post_only),
+        "client_order_id": order.client_order_id, "cancel_requested": order.cancel_requested_at is not None,
+        "timestamp": iso_utc(order.created_at), "updated_at": iso_utc(order.updated_at),
+    }
+
+
+def balance_view(account: Account) -> dict:
+    return {"user_id": account.user_id, "currency_symbol": account.asset,
+            "balance": account.available + account.locked, "available": account.available,
+            "locked": account.locked}

@@ -1,0 +1,4 @@
+"""gunicorn entrypoint: `gunicorn wsgi:app` (settings in gunicorn.conf.py)."""
+from orders_app import create_app
+
+app = create_app()
