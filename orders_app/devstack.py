@@ -5,8 +5,10 @@ the tests that need a broker of their own to stop and restart. Standard library 
 project's dependencies matter. Every server listens on 127.0.0.1 only, on a free port, and is stopped by
 the PID this module recorded — never by name.
 
-    python -m orders_app.devstack start   # install if missing, start, write .devstack/env, print it
-    python -m orders_app.devstack stop    # stop what `start` started
+    python -m orders_app.devstack start [--fresh]  # install if missing, start, write .devstack/NAME/env
+    python -m orders_app.devstack stop             # stop what `start` started
+
+NAME is $DEVSTACK_NAME (`run` by default; `./dev test` uses `test`, started fresh every time).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
-STACK_DIR = ROOT_DIR / ".devstack"
+STACK_DIR = ROOT_DIR / ".devstack" / os.environ.get("DEVSTACK_NAME", "run")
 ENV_FILE = STACK_DIR / "env"
 DATABASE_NAME = "orders"
 DATABASE_USER = "orders"
@@ -155,8 +157,10 @@ def _pid_alive(pid_file: Path) -> bool:
         return False
 
 
-def start() -> dict[str, str]:
-    STACK_DIR.mkdir(exist_ok=True)
+def start(fresh: bool = False) -> dict[str, str]:
+    if fresh and (STACK_DIR / "mariadb").exists():
+        shutil.rmtree(STACK_DIR / "mariadb")
+    STACK_DIR.mkdir(parents=True, exist_ok=True)
     env: dict[str, str] = {}
     if not os.environ.get("DATABASE_URL"):
         if _pid_alive(STACK_DIR / "mariadb.started.pid"):
@@ -165,7 +169,7 @@ def start() -> dict[str, str]:
         process = start_mariadb(STACK_DIR / "mariadb", port)
         (STACK_DIR / "mariadb.started.pid").write_text(str(process.pid))
         env["DATABASE_URL"] = f"mysql+pymysql://{DATABASE_USER}@127.0.0.1:{port}/{DATABASE_NAME}"
-        _log(f"MariaDB on 127.0.0.1:{port} (pid {process.pid}, datadir .devstack/mariadb/data)")
+        _log(f"MariaDB on 127.0.0.1:{port} (pid {process.pid}, datadir {STACK_DIR / 'mariadb' / 'data'})")
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         port = free_port()
         process = start_broker(port, STACK_DIR / "broker.log")
@@ -196,7 +200,7 @@ def stop() -> None:
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else ""
     if command == "start":
-        start()
+        start(fresh="--fresh" in argv)
         print(ENV_FILE.read_text(), end="")
         return 0
     if command == "stop":

@@ -25,8 +25,17 @@ def _symbol(**kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=16), **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true/false only: not 1, "true" or "yes" (1 == True in Python, so check the type)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def _strict_bool(**kwargs) -> fields.Boolean:
-    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+    return StrictBoolean(**kwargs)
 
 
 class RequestBody(Schema):

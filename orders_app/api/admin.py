@@ -11,6 +11,12 @@ from orders_app.services.funding import create_user, fund, parse_asset_amount
 blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="Administration (admin token)")
 
 
+@blp.before_request
+def authenticate():
+    """Every admin route: 401 for a bad key, 403 for a user key — before the body is validated."""
+    require_admin()
+
+
 @blp.route("/users")
 class Users(MethodView):
     @blp.doc(security=SECURITY)
@@ -19,13 +25,11 @@ class Users(MethodView):
     @blp.alt_response(403, schema=ErrorResponse)
     def post(self, body):
         """Create a user and its API key (shown once)"""
-        require_admin()
         user, api_key = create_user(body.get("name"), service_context())
         return {"user": user, "api_key": api_key}
 
 
 def _fund(body: dict, direction: str) -> dict:
-    require_admin()
     ctx = service_context()
     asset = body["currency_symbol"]
     amount = parse_asset_amount(asset, body["amount"], ctx)

@@ -10,6 +10,12 @@ from orders_app.services.queries import balances
 blp = Blueprint("balances", __name__, url_prefix="/api/balances", description="Balances")
 
 
+@blp.before_request
+def authenticate():
+    """Authentication comes before validation: a bad key is 401 whatever the body."""
+    current_principal()
+
+
 @blp.route("/<int:user_id>")
 class Balances(MethodView):
     @blp.doc(security=SECURITY)

@@ -15,6 +15,12 @@ from orders_app.services.queries import get_order, list_orders
 blp = Blueprint("orders", __name__, url_prefix="/api/orders", description="Place, list and cancel orders")
 
 
+@blp.before_request
+def authenticate():
+    """Authentication comes before validation: a bad key is 401 whatever the body."""
+    current_principal()
+
+
 @blp.route("")
 class Orders(MethodView):
     @blp.doc(security=SECURITY)
