@@ -66,7 +66,7 @@ class Settings:
     kafka_request_timeout_ms: int = 5000
     kafka_consumer_group: str = "order-matching"
     outbox_sweep_interval_ms: int = 1000
-    outbox_sweep_grace_ms: int = 2000
+    outbox_sweep_grace_ms: int = 15000
     outbox_sweep_batch_rows_max: int = 1000
     market_buy_collar_percent: int = 5
     merge_same_price_orders: bool = False
@@ -108,7 +108,7 @@ class Settings:
         log_level = _name(env, "LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
-        return cls(
+        settings = cls(
             database_url=database_url,
             kafka_bootstrap_servers=kafka,
             admin_token=admin_token,
@@ -123,7 +123,7 @@ class Settings:
             kafka_request_timeout_ms=_int(env, "KAFKA_REQUEST_TIMEOUT_MS", 5000, 500, 600_000),
             kafka_consumer_group=_name(env, "KAFKA_CONSUMER_GROUP", "order-matching"),
             outbox_sweep_interval_ms=_int(env, "OUTBOX_SWEEP_INTERVAL_MS", 1000, 50, 600_000),
-            outbox_sweep_grace_ms=_int(env, "OUTBOX_SWEEP_GRACE_MS", 2000, 0, 600_000),
+            outbox_sweep_grace_ms=_int(env, "OUTBOX_SWEEP_GRACE_MS", 15000, 0, 600_000),
             outbox_sweep_batch_rows_max=_int(env, "OUTBOX_SWEEP_BATCH_ROWS_MAX", 1000, 1, 100_000),
             market_buy_collar_percent=_int(env, "MARKET_BUY_COLLAR_PERCENT", 5, 0, 100),
             merge_same_price_orders=_bool(env, "MERGE_SAME_PRICE_ORDERS", False),
@@ -131,6 +131,12 @@ class Settings:
             api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 30, 0, 3600),
             check_schema_on_start=_bool(env, "CHECK_SCHEMA_ON_START", True),
         )
+        if settings.outbox_sweep_grace_ms < 2 * settings.kafka_request_timeout_ms:
+            # The API's own send of a row may take up to ~2 request timeouts; sweeping sooner would
+            # publish the row twice for no benefit.
+            raise ConfigError("OUTBOX_SWEEP_GRACE_MS must be at least twice KAFKA_REQUEST_TIMEOUT_MS "
+                              f"({settings.outbox_sweep_grace_ms} < 2 x {settings.kafka_request_timeout_ms})")
+        return settings
 
     def as_flask_config(self) -> dict:
         return {f"ORDERS_{f.name.upper()}": getattr(self, f.name) for f in fields(self)}

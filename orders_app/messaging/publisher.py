@@ -80,6 +80,11 @@ class OutboxPublisher:
     def _send(self, batch) -> None:
         if time.monotonic() < self._down_until:
             return
+        # Rows that waited long in the queue are the sweeper's: sending them too would duplicate them.
+        fresh_after = time.monotonic() - self._settings.outbox_sweep_grace_ms / 2000
+        batch = [row for row in batch if row.queued_at >= fresh_after]
+        if not batch:
+            return
         try:
             producer = self._get_producer()
             futures = [(row.outbox_id, producer.send(row.topic, key=row.key.encode(), value=row.payload))

@@ -1,7 +1,8 @@
 """Sequenced market events written to the outbox in the caller's transaction."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ class PendingPublish:
     topic: str
     key: str
     payload: bytes
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 def record_market_event(session: Session, ctx: ServiceContext, event_type: str, market: MarketSpec, seq: int,

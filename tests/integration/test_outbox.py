@@ -1,0 +1,88 @@
+"""The outbox closes the seed system's gap: an order answered 201 reaches Kafka even if Kafka was down."""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import pytest
+import requests
+from kafka import KafkaConsumer, TopicPartition
+
+from tests.conftest import unique_name
+from tests.processes import ApiServer, Broker, WorkerProcess
+
+pytestmark = pytest.mark.slow
+KAFKA_FAST = {"KAFKA_REQUEST_TIMEOUT_MS": "1000", "OUTBOX_SWEEP_GRACE_MS": "3000",
+              "OUTBOX_SWEEP_INTERVAL_MS": "200"}
+
+
+def _read_order_events(bootstrap: str, wanted: set[int], timeout_s: float) -> list[dict]:
+    """Every order-events record from the beginning, until `wanted` ids were seen (+ a quiet period)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=500, request_timeout_ms=5000)
+    events, deadline, quiet_until = [], time.monotonic() + timeout_s, None
+    try:
+        partitions = None
+        while time.monotonic() < deadline:
+            if partitions is None:
+                found = consumer.partitions_for_topic("order-events")
+                if found:
+                    partitions = [TopicPartition("order-events", p) for p in sorted(found)]
+                    consumer.assign(partitions)
+                    consumer.seek_to_beginning()
+                else:
+                    time.sleep(0.2)
+                    continue
+            for batch in consumer.poll(timeout_ms=300).values():
+                events.extend(json.loads(record.value) for record in batch)
+            if wanted <= {e["order_id"] for e in events}:
+                quiet_until = quiet_until or time.monotonic() + 3
+                if time.monotonic() > quiet_until:
+                    break
+    finally:
+        consumer.close()
+    return events
+
+
+def test_orders_accepted_while_broker_is_down_arrive_once_each_in_sequence_order(stack_env, admin_headers):
+    broker = Broker("broker-outbox")
+    api = ApiServer("api-outbox", workers=1, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, **KAFKA_FAST)
+    worker = WorkerProcess("worker-outbox", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, **KAFKA_FAST)
+    try:
+        user = requests.post(f"{api.url}/api/admin/users", json={"name": unique_name()}, headers=admin_headers,
+                             timeout=10).json()
+        headers = {"Authorization": f"Bearer {user['api_key']}"}
+        requests.post(f"{api.url}/api/admin/deposits", headers=admin_headers, timeout=10,
+                      json={"userId": user["user"]["id"], "currency_symbol": "USD", "amount": "100000"})
+
+        def place(symbol: str) -> tuple[int, float]:
+            started = time.monotonic()
+            response = requests.post(f"{api.url}/api/orders", headers=headers, timeout=30, json={
+                "order_type": "buy", "currency_symbol": symbol, "price": "1", "quantity": "1"})
+            assert response.status_code == 201, response.text
+            return response.json()["order"]["id"], time.monotonic() - started
+
+        place("BTC")  # warm: the API's publisher connects while the broker is up
+        broker.stop()
+        accepted = [place(symbol) for symbol in ["BTC", "ETH"] * 10]
+        assert max(latency for _, latency in accepted) < 2.0, "a request waited for Kafka"
+        down_ids = {order_id for order_id, _ in accepted}
+        time.sleep(4)  # several seconds of outage; every publish attempt in it fails
+        broker.start()  # a memory broker: it comes back with no topics at all
+
+        events = _read_order_events(broker.bootstrap, down_ids, timeout_s=90)
+        placed = [e for e in events if e["type"] == "order_placed" and e["order_id"] in down_ids]
+        counts = defaultdict(int)
+        for event in placed:
+            counts[event["order_id"]] += 1
+        assert set(counts) == down_ids, f"missing: {down_ids - set(counts)}"
+        assert all(count == 1 for count in counts.values()), counts
+        for symbol in ("BTC", "ETH"):
+            seqs = [e["seq"] for e in placed if e["currency_symbol"] == symbol]
+            assert seqs == sorted(seqs) and len(seqs) == 10
+        assert all(e["version"] == 1 and e["order"]["currency_symbol"] == e["currency_symbol"] for e in placed)
+    finally:
+        worker.stop()
+        api.stop()
+        broker.stop()
