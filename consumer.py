@@ -10,7 +10,7 @@ from orders_app.worker import Worker
 
 def main() -> int:
     try:
-        app = create_app()
+        app = create_app(role="worker")
     except ConfigError as error:
         print(f"consumer.py: {error}", file=sys.stderr)
         return 2

@@ -16,8 +16,9 @@ log = logging.getLogger("orders_app.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-def create_app(config: dict | Settings | None = None) -> Flask:
-    """Build the API. `config` is a Settings, or overrides of environment keys (tests)."""
+def create_app(config: dict | Settings | None = None, *, role: str = "api") -> Flask:
+    """Build the app. `config` is a Settings, or overrides of environment keys (tests); `role` is "api"
+    or "worker" (the worker needs no admin token)."""
     import swagger_ui_bundle
 
     from orders_app.api import admin, balances, health, orders
@@ -28,7 +29,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     from orders_app.schema_version import check_schema_current
     from orders_app.services import ServiceContext
 
-    settings = config if isinstance(config, Settings) else Settings.from_env(config)
+    settings = (config if isinstance(config, Settings)
+                else Settings.from_env(config, needs_admin_token=(role == "api")))
     configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config.update(settings.as_flask_config())
@@ -58,7 +60,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         with session_factory() as session:
             markets, scales = load_markets(session), load_asset_scales(session)
         app.extensions["orders_service_context"] = ServiceContext(settings, session_factory, markets, scales)
-        publisher.init_app(app, settings, db.engine)
+        publisher.init_app(app, settings, session_factory)
 
     assets_dir = Path(swagger_ui_bundle.swagger_ui_path)
 

@@ -76,7 +76,8 @@ class Settings:
     check_schema_on_start: bool = True
 
     @classmethod
-    def from_env(cls, overrides: dict | None = None) -> "Settings":
+    def from_env(cls, overrides: dict | None = None, *, needs_admin_token: bool = True) -> "Settings":
+        """`needs_admin_token` is False for the worker, which serves no admin calls."""
         env: dict = {}
         env_file = ROOT_DIR / ".env"
         if env_file.exists():
@@ -99,7 +100,7 @@ class Settings:
             if not host or not port.isdigit():
                 raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS must be host:port[,host:port], got {kafka!r}")
         admin_token = (env.get("ADMIN_TOKEN") or "").strip()
-        if len(admin_token) < 16:
+        if needs_admin_token and len(admin_token) < 16:
             raise ConfigError("ADMIN_TOKEN is required and must be at least 16 characters "
                               "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         quote = _name(env, "QUOTE_CURRENCY", "USD", 16).upper()

@@ -107,7 +107,8 @@ def from_units(units: int, step: Decimal) -> Decimal:
 
 def fits_database(amount: Decimal) -> bool:
     """True when the amount is representable in a DECIMAL(38,18) column without rounding."""
-    return is_on_step(amount, scale_step(DB_SCALE)) and abs(amount) < Decimal(10) ** DB_INTEGER_DIGITS
+    # copy_abs(), not abs(): abs() rounds to the ambient context's 28 digits.
+    return is_on_step(amount, scale_step(DB_SCALE)) and amount.copy_abs() < Decimal(10) ** DB_INTEGER_DIGITS
 
 
 def format_amount(amount: Decimal | None) -> str | None:

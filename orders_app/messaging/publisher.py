@@ -30,15 +30,15 @@ class OutboxPublisher:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._settings: Settings | None = None
-        self._engine = None
+        self._session_factory = None
         self._producer = None
         self._down_until = 0.0
         self._stopping = threading.Event()
         self.published_rows = 0
 
-    def init_app(self, app, settings: Settings, engine) -> None:
+    def init_app(self, app, settings: Settings, session_factory) -> None:
         self._settings = settings
-        self._engine = engine
+        self._session_factory = session_factory
 
     def publish(self, pending) -> None:
         if not pending or self._settings is None:
@@ -98,7 +98,7 @@ class OutboxPublisher:
         if len(sent) < len(futures):
             self._reset_producer()
         if sent:
-            mark_published(self._engine, sent)
+            mark_published(self._session_factory, sent)
             self.published_rows += len(sent)
 
     def _get_producer(self):

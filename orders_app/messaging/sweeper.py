@@ -8,29 +8,29 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from orders_app.config import Settings
 from orders_app.repositories import outbox
 from orders_app.services import utc_now
+from orders_app.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-def mark_published(engine: Engine, event_ids: list[int]) -> None:
-    with Session(engine) as session:
-        outbox.mark_published(session, event_ids, utc_now())
-        session.commit()
+def mark_published(session_factory: sessionmaker, event_ids: list[int]) -> None:
+    with UnitOfWork(session_factory) as uow:
+        outbox.mark_published(uow.session, event_ids, utc_now())
+        uow.commit()
 
 
 def sweep_once(session_factory: sessionmaker, producer, settings: Settings) -> int:
     """Publish one batch of stale unpublished rows; returns how many were published."""
-    with session_factory() as session:
+    with UnitOfWork(session_factory) as uow:
+        session = uow.session
         rows = outbox.claim_unpublished(session, older_than=outbox.older_than(utc_now(), settings.outbox_sweep_grace_ms),
                                        rows_max=settings.outbox_sweep_batch_rows_max)
         if not rows:
-            session.rollback()
             return 0
         futures = [producer.send(row.topic, key=row.message_key.encode(), value=row.payload.encode())
                    for row in rows]
@@ -38,6 +38,6 @@ def sweep_once(session_factory: sessionmaker, producer, settings: Settings) -> i
         for future in futures:
             future.get(timeout=0)  # raises the send error, if any: nothing is marked, all retried later
         outbox.mark_published(session, [row.id for row in rows], utc_now())
-        session.commit()
+        uow.commit()
         log.info("outbox sweeper published %d rows (ids %d..%d)", len(rows), rows[0].id, rows[-1].id)
         return len(rows)

@@ -1,0 +1,163 @@
+"""Throughput of the pure matching engine: ``python -m orders_app.bench.engine [--commands N]``.
+
+Workload (seeded, generated before timing by simulating it on an untimed book): a book pre-filled
+with ``size`` resting orders around a fixed mid price, then ``N`` commands — ~60% passive limit
+orders at mid ± |normal(0, 25 ticks)|, ~30% limit orders priced through the best opposite price
+(they trade, sometimes over several makers, and rest any rest), ~10% cancels of random resting
+orders. The taker sizes of crossing orders steer the book back toward ``size``.
+
+The same commands then run on the naive reference book (tests/unit/reference_book.py) for a
+few seconds, and its facts are compared with the engine's, so the ratio compares equal work.
+"""
+import argparse
+import random
+import time
+
+from orders_app.matching import BUY, SELL, Fill, Incoming, OrderBook, Rested
+
+SEED = 20250714
+MID_TICKS = 1_000_000
+PASSIVE_SPREAD_TICKS = 25
+USERS = 50
+LOTS_MAX = 10
+CROSS_DEPTH_TICKS = 5
+BOOK_SIZES = (1_000, 10_000, 100_000)
+COMMANDS_DEFAULT = 300_000
+NAIVE_SECONDS_MAX = 3.0
+NAIVE_COMMANDS_MAX = 20_000
+
+
+def passive_price(rng: random.Random, side: str) -> int:
+    offset = 1 + int(abs(rng.gauss(0, PASSIVE_SPREAD_TICKS)))
+    return MID_TICKS - offset if side == BUY else MID_TICKS + offset
+
+
+def prefill_rows(rng: random.Random, size: int) -> list[tuple[int, int, str, int, int]]:
+    rows = []
+    for order_id in range(1, size + 1):
+        side = BUY if order_id % 2 else SELL
+        rows.append((order_id, rng.randint(1, USERS), side, passive_price(rng, side), rng.randint(1, LOTS_MAX)))
+    return rows
+
+
+def generate_workload(size: int, commands_count: int, seed: int = SEED):
+    """Rows to pre-fill, the commands (an ``Incoming`` or an order id to cancel), and the facts the
+    engine produced for them while generating (the reference answer for the naive run)."""
+    rng = random.Random(seed + size)
+    rows = prefill_rows(rng, size)
+    book = OrderBook()
+    for row in rows:
+        book.add_resting(*row)
+    live = [row[0] for row in rows]  # resting ids; position map keeps removal O(1)
+    position = {order_id: i for i, order_id in enumerate(live)}
+
+    def forget(order_id: int) -> None:
+        i = position.pop(order_id)
+        last = live.pop()
+        if last != order_id:
+            live[i] = last
+            position[last] = i
+
+    commands, results = [], []
+    next_order_id = size + 1
+    for _ in range(commands_count):
+        roll = rng.random()
+        if roll < 0.10 and live:
+            command = live[rng.randrange(len(live))]
+            results.append(book.cancel(command))
+            forget(command)
+            commands.append(command)
+            continue
+        side = BUY if rng.random() < 0.5 else SELL
+        lots = rng.randint(1, LOTS_MAX)
+        if roll < 0.40:
+            # A taker priced a few ticks through the touch, sized to what is there, so it never rests;
+            # bigger takers while the book is above its target size.
+            levels = book.depth(CROSS_DEPTH_TICKS)[1 if side == BUY else 0]
+            if not levels:
+                price = passive_price(rng, side)
+            else:
+                through = rng.randint(0, CROSS_DEPTH_TICKS)
+                price = levels[0][0] + through if side == BUY else levels[0][0] - through
+                crossing = [lots for level_price, lots in levels if (level_price <= price if side == BUY else level_price >= price)]
+                lots = min(sum(crossing), rng.randint(1, LOTS_MAX * (3 if len(book) > size else 1)))
+        else:
+            price = passive_price(rng, side)
+        order = Incoming(next_order_id, rng.randint(1, USERS), side, price, lots, "GTC", False, None)
+        next_order_id += 1
+        facts = book.submit(order)
+        for fact in facts:
+            if fact.__class__ is Fill and not fact.maker_remaining_lots:
+                forget(fact.maker_order_id)
+        if facts[-1].__class__ is Rested:
+            position[order.order_id] = len(live)
+            live.append(order.order_id)
+        commands.append(order)
+        results.append(facts)
+    return rows, commands, results
+
+
+def run_engine(rows, commands) -> tuple[float, int, int]:
+    """Seconds for the commands on a pre-filled engine book, fills seen, final book size."""
+    book = OrderBook()
+    for row in rows:
+        book.add_resting(*row)
+    submit, cancel = book.submit, book.cancel
+    facts_count = 0
+    started = time.perf_counter()
+    for command in commands:
+        if command.__class__ is int:
+            cancel(command)
+        else:
+            facts_count += len(submit(command)) - 1
+    elapsed = time.perf_counter() - started
+    book.check_invariants()
+    return elapsed, facts_count, len(book)
+
+
+def run_naive(rows, commands, expected) -> tuple[float, int] | None:
+    """Seconds and commands run on the naive book (bounded by time); None if it is unavailable."""
+    try:
+        from tests.unit.reference_book import ReferenceBook
+    except ImportError:
+        return None
+    book = ReferenceBook.restored(rows)
+    done = 0
+    started = time.perf_counter()
+    deadline = started + NAIVE_SECONDS_MAX
+    for command in commands[:NAIVE_COMMANDS_MAX]:
+        result = book.cancel(command) if command.__class__ is int else book.submit(command)
+        if result != expected[done]:
+            raise SystemExit(f"naive book disagrees with the engine at command {done}: {command}")
+        done += 1
+        if time.perf_counter() > deadline:
+            break
+    return time.perf_counter() - started, done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=int, default=COMMANDS_DEFAULT, help="commands timed per book size")
+    parser.add_argument("--sizes", default=",".join(map(str, BOOK_SIZES)), help="comma-separated book sizes")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive reference book")
+    args = parser.parse_args()
+    print(f"{'book size':>10} {'commands':>9} {'orders/s':>11} {'fills':>8} {'size after':>10}"
+          f" {'naive orders/s':>15} {'naive cmds':>10} {'ratio':>7}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        rows, commands, expected = generate_workload(size, args.commands)
+        expected_fills = sum(len(r) - 1 for r in expected if r.__class__ is list)
+        elapsed, fills, size_after = run_engine(rows, commands)
+        if fills != expected_fills:
+            raise SystemExit(f"engine is not deterministic: {fills} fills, {expected_fills} expected")
+        rate = len(commands) / elapsed
+        naive = None if args.no_naive else run_naive(rows, commands, expected)
+        if naive is None:
+            naive_text = f"{'-':>15} {'-':>10} {'-':>7}"
+        else:
+            naive_rate = naive[1] / naive[0]
+            naive_text = f"{naive_rate:>15,.0f} {naive[1]:>10,} {rate / naive_rate:>6,.0f}x"
+        print(f"{size:>10,} {len(commands):>9,} {rate:>11,.0f} {fills:>8,} {size_after:>10,} {naive_text}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The resting orders of one market, kept for fast price-time access (no matching rules here).
+
+Layout, chosen for CPython speed (measured, see ``orders_app.bench.engine``):
+- a price level is identified by a signed *key*: ``-price_ticks`` for bids, ``+price_ticks`` for asks,
+  so on both sides a smaller key is a better price and "crosses a limit" is ``key <= limit_key``;
+- ``_levels[key]`` is a FIFO deque of entries, ``_totals[key]`` the level's resting lots;
+- an entry is the list ``[lots, order_id, user_id, key]``; ``_index[order_id]`` points at it;
+- one binary heap of keys per side with lazy deletion: a heap may hold keys of removed levels, but
+  its top is always a live level (best price in O(1)); it is rebuilt when stale keys dominate;
+- a cancel only zeroes the entry (``lots == 0`` = dead) and the deque drops it when it reaches the
+  front, or all dead entries are compacted once they outnumber live orders.
+
+Invariants (``check_invariants``): not crossed, every level non-empty with a correct total, the index
+is exactly the live entries, lots positive, heap tops live, dead-entry count exact.
+"""
+from collections import deque
+from heapq import heapify, heappop, heappush, nsmallest
+
+from .facts import BUY, CANCEL_REQUESTED, CANCELLED, PRICE_TICKS_LIMIT, SELL, Done
+from .invariants import invariant
+
+_new = tuple.__new__
+
+# Stale keys tolerated in a heap before it is rebuilt, beyond twice the live levels.
+HEAP_STALE_KEYS_SLACK = 64
+# Dead (cancelled) entries tolerated in the deques before compaction, beyond the live orders.
+DEAD_ENTRIES_SLACK = 1024
+
+
+class BookState:
+    """Storage and queries of one market's book; ``OrderBook`` (matcher.py) adds matching."""
+
+    __slots__ = ("_levels", "_totals", "_index", "_bid_heap", "_ask_heap", "_dead")
+
+    def __init__(self) -> None:
+        self._levels: dict[int, deque] = {}
+        self._totals: dict[int, int] = {}
+        self._index: dict[int, list] = {}
+        self._bid_heap: list[int] = []
+        self._ask_heap: list[int] = []
+        self._dead = 0
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, order_id: int) -> int | None:
+        """Remaining lots of a resting order, None if it is not resting."""
+        entry = self._index.get(order_id)
+        return None if entry is None else entry[0]
+
+    def best_bid(self) -> int | None:
+        heap = self._bid_heap
+        return -heap[0] if heap else None
+
+    def best_ask(self) -> int | None:
+        heap = self._ask_heap
+        return heap[0] if heap else None
+
+    def depth(self, levels: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Up to ``levels`` aggregated (price_ticks, lots) per side, best first."""
+        invariant(levels >= 0, "depth levels must be >= 0")
+        totals = self._totals
+        bid_keys = nsmallest(levels, (k for k in totals if k < 0))
+        ask_keys = nsmallest(levels, (k for k in totals if k > 0))
+        return [(-k, totals[k]) for k in bid_keys], [(k, totals[k]) for k in ask_keys]
+
+    def resting(self, side: str) -> list[tuple[int, int, int, int]]:
+        """Resting orders of a side in matching order: (order_id, user_id, price_ticks, lots)."""
+        invariant(side in (BUY, SELL), f"unknown side {side!r}")
+        keys = sorted(k for k in self._levels if (k < 0) == (side == BUY))
+        return [(e[1], e[2], abs(k), e[0]) for k in keys for e in self._levels[k] if e[0]]
+
+    # -- changes without matching -----------------------------------------------------------
+
+    def add_resting(self, order_id: int, user_id: int, side: str, price_ticks: int, qty_lots: int) -> None:
+        """Restore a resting order at start-up, at the back of its level; never matches.
+
+        Callers restore in original sequence order; a restored order must not cross the book."""
+        invariant(order_id not in self._index, f"order {order_id} is already resting")
+        invariant(0 < price_ticks < PRICE_TICKS_LIMIT, f"price_ticks out of range: {price_ticks}")
+        invariant(qty_lots > 0, f"qty_lots must be positive: {qty_lots}")
+        if side == BUY:
+            invariant(not self._ask_heap or price_ticks < self._ask_heap[0],
+                      f"restored buy {order_id} at {price_ticks} crosses the best ask")
+            self._rest(order_id, user_id, -price_ticks, qty_lots)
+        else:
+            invariant(side == SELL, f"unknown side {side!r}")
+            invariant(not self._bid_heap or price_ticks > -self._bid_heap[0],
+                      f"restored sell {order_id} at {price_ticks} crosses the best bid")
+            self._rest(order_id, user_id, price_ticks, qty_lots)
+
+    def cancel(self, order_id: int) -> Done | None:
+        """Remove a resting order; None if it is not resting (unknown, filled or final)."""
+        entry = self._index.pop(order_id, None)
+        if entry is None:
+            return None
+        lots = entry[0]
+        key = entry[3]
+        entry[0] = 0
+        self._dead += 1
+        total = self._totals[key] - lots
+        if total:
+            self._totals[key] = total
+            if self._dead > len(self._index) + DEAD_ENTRIES_SLACK:
+                self._compact()
+        else:
+            self._drop_level(key)
+        return _new(Done, (order_id, CANCELLED, lots, CANCEL_REQUESTED, 0))
+
+    # -- primitives shared with the matcher ---------------------------------------------------
+
+    def _rest(self, order_id: int, user_id: int, key: int, lots: int) -> None:
+        entry = [lots, order_id, user_id, key]
+        queue = self._levels.get(key)
+        if queue is None:
+            levels = self._levels
+            levels[key] = deque((entry,))
+            self._totals[key] = lots
+            heap = self._bid_heap if key < 0 else self._ask_heap
+            heappush(heap, key)
+            if len(heap) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
+                self._rebuild_heap(heap, key < 0)
+        else:
+            queue.append(entry)
+            self._totals[key] += lots
+        self._index[order_id] = entry
+
+    def _drop_level(self, key: int) -> None:
+        """Forget an emptied level (all its remaining entries are dead) and keep the heap top live."""
+        self._dead -= len(self._levels.pop(key))
+        del self._totals[key]
+        heap = self._bid_heap if key < 0 else self._ask_heap
+        if heap[0] == key:
+            levels = self._levels
+            heappop(heap)
+            while heap and heap[0] not in levels:
+                heappop(heap)
+
+    def _rebuild_heap(self, heap: list[int], bids: bool) -> None:
+        heap[:] = [k for k in self._levels if (k < 0) == bids]
+        heapify(heap)
+
+    def _compact(self) -> None:
+        levels = self._levels
+        for key, queue in levels.items():
+            levels[key] = deque(e for e in queue if e[0])
+        self._dead = 0
+
+    # -- verification --------------------------------------------------------------------------
+
+    def check_invariants(self) -> None:
+        """Verify the whole structure; raises InvariantViolation. O(n): for tests and start-up."""
+        levels, totals, index = self._levels, self._totals, self._index
+        invariant(levels.keys() == totals.keys(), "levels and totals disagree on the price levels")
+        live_count = dead_count = 0
+        for heap, bids in ((self._bid_heap, True), (self._ask_heap, False)):
+            heap_keys = set(heap)
+            invariant(all((k < 0) == bids for k in heap_keys), "a heap holds a key of the other side")
+            invariant(not heap or heap[0] in levels, "a heap top is not a live level")
+            invariant(all(heap[(i - 1) // 2] <= heap[i] for i in range(1, len(heap))), "heap order broken")
+            for key in (k for k in levels if (k < 0) == bids):
+                invariant(key in heap_keys, f"level {key} is missing from its heap")
+                invariant(key != 0 and abs(key) < PRICE_TICKS_LIMIT, f"level key out of range: {key}")
+                level_lots = 0
+                for entry in levels[key]:
+                    lots, order_id = entry[0], entry[1]
+                    invariant(entry[3] == key, f"order {order_id} sits in the wrong level")
+                    invariant(lots >= 0, f"order {order_id} has negative lots")
+                    if lots:
+                        live_count += 1
+                        level_lots += lots
+                        invariant(index.get(order_id) is entry, f"order {order_id} is not indexed")
+                    else:
+                        dead_count += 1
+                invariant(level_lots > 0, f"level {key} is empty")
+                invariant(level_lots == totals[key], f"level {key} total {totals[key]} != {level_lots}")
+        invariant(live_count == len(index), "index holds orders that are not in a level")
+        invariant(dead_count == self._dead, f"dead entries {dead_count} != counter {self._dead}")
+        best_bid, best_ask = self.best_bid(), self.best_ask()
+        invariant(best_bid is None or best_ask is None or best_bid < best_ask,
+                  f"book is crossed: bid {best_bid} >= ask {best_ask}")

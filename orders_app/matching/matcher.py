@@ -1,0 +1,225 @@
+"""Matching rules: price-time priority, maker price, IOC/FOK/post-only, self-trade prevention, market orders.
+
+``OrderBook.submit(order)`` returns facts: ``Fill``s in matching order, then one terminal fact for the
+taker (``Rested`` or ``Done``). Pure and deterministic: no clock, no randomness, no I/O.
+
+Matching order = best price first, then arrival (FIFO) within a price. While the taker crosses, it
+trades with the next resting order at that order's price. It stops, in this order of checks, when it
+is filled, when its budget (market buy with ``quote_budget``) cannot buy one lot at the next price,
+when no crossing liquidity is left, or when the next resting order belongs to the same user
+(self-trade prevention: the taker's rest is cancelled, the resting order stays).
+"""
+from heapq import heappop
+
+from .book import BookState
+from .facts import (BUY, CANCELLED, COMPLETED, FILLED, FOK, GTC, IOC, MARKET_BUDGET, MARKET_NO_LIQUIDITY,
+                    POST_ONLY, PRICE_TICKS_LIMIT, REASON_FOK, REASON_IOC, REJECTED, SELF_TRADE, SELL,
+                    Done, Fill, Incoming, Rested)
+from .invariants import invariant
+
+_new = tuple.__new__
+
+# Limit keys that every resting order of the opposite side crosses (market orders).
+_MARKET_BUY_KEY = PRICE_TICKS_LIMIT
+_MARKET_SELL_KEY = -1
+
+
+class OrderBook(BookState):
+    """The book of one market. See the module docstring for the rules."""
+
+    __slots__ = ()
+
+    def submit(self, order: Incoming) -> list:
+        order_id, user_id, side, price, lots, tif, post_only, budget = order
+        invariant(order_id not in self._index, f"order {order_id} is already resting")
+        if price is None:
+            return self._submit_market(order)
+        invariant(0 < price < PRICE_TICKS_LIMIT, f"price_ticks out of range: {price}")
+        invariant(lots is not None and lots > 0, f"qty_lots must be positive: {lots}")
+        invariant(budget is None, "only a market buy carries a quote budget")
+        if side == BUY:
+            opposite, limit_key = self._ask_heap, price
+        else:
+            invariant(side == SELL, f"unknown side {side!r}")
+            opposite, limit_key = self._bid_heap, -price
+        if not opposite or opposite[0] > limit_key:
+            # Nothing to take: the common case of a passive limit order.
+            if tif == GTC:
+                self._rest(order_id, user_id, -limit_key, lots)
+                return [_new(Rested, (order_id, lots))]
+            if tif == IOC:
+                return [_new(Done, (order_id, CANCELLED, lots, REASON_IOC, 0))]
+            invariant(tif == FOK, f"unknown time in force {tif!r}")
+            return [_new(Done, (order_id, REJECTED, lots, REASON_FOK, 0))]
+        invariant(tif in (GTC, IOC, FOK), f"unknown time in force {tif!r}")
+        if post_only:
+            return [_new(Done, (order_id, REJECTED, lots, POST_ONLY, 0))]
+        if tif == FOK and self._fillable_lots(opposite, limit_key, user_id, lots) < lots:
+            return [_new(Done, (order_id, REJECTED, lots, REASON_FOK, 0))]
+        facts: list = []
+        remaining = self._take(facts, order_id, user_id, side, opposite, limit_key, lots, price)
+        if not remaining:
+            facts.append(_new(Done, (order_id, COMPLETED, 0, FILLED, 0)))
+        elif opposite and opposite[0] <= limit_key:
+            # Still crossing with lots left: only a self-trade stops a limit order there.
+            facts.append(_new(Done, (order_id, CANCELLED, remaining, SELF_TRADE, 0)))
+        elif tif == GTC:
+            self._rest(order_id, user_id, -limit_key, remaining)
+            facts.append(_new(Rested, (order_id, remaining)))
+        else:
+            invariant(tif == IOC, "a FOK order that passed its check must fill in full")
+            facts.append(_new(Done, (order_id, CANCELLED, remaining, REASON_IOC, 0)))
+        return facts
+
+    def _submit_market(self, order: Incoming) -> list:
+        order_id, user_id, side, _, lots, _, post_only, budget = order
+        invariant(lots is None or lots > 0, f"qty_lots must be positive: {lots}")
+        if post_only:
+            return [_new(Done, (order_id, REJECTED, lots or 0, POST_ONLY, 0))]
+        if side == SELL:
+            invariant(lots is not None and budget is None, "a market sell needs qty_lots and no budget")
+            opposite, limit_key = self._bid_heap, _MARKET_SELL_KEY
+        else:
+            invariant(side == BUY, f"unknown side {side!r}")
+            if budget is not None:
+                invariant(budget > 0, f"quote_budget must be positive: {budget}")
+                return self._market_buy_with_budget(order_id, user_id, lots, budget)
+            invariant(lots is not None, "a market buy needs qty_lots or quote_budget")
+            opposite, limit_key = self._ask_heap, _MARKET_BUY_KEY
+        facts: list = []
+        remaining = self._take(facts, order_id, user_id, side, opposite, limit_key, lots, None)
+        if not remaining:
+            facts.append(_new(Done, (order_id, COMPLETED, 0, FILLED, 0)))
+        elif opposite:
+            facts.append(_new(Done, (order_id, CANCELLED, remaining, SELF_TRADE, 0)))
+        else:
+            facts.append(_new(Done, (order_id, CANCELLED, remaining, MARKET_NO_LIQUIDITY, 0)))
+        return facts
+
+    def _take(self, facts: list, order_id: int, user_id: int, side: str, heap: list[int],
+              limit_key: int, lots: int, limit_price: int | None) -> int:
+        """Trade ``lots`` against ``heap``'s side while it crosses ``limit_key``; return lots left.
+
+        Stops early, leaving the crossing level in place, at a resting order of ``user_id``."""
+        levels, totals, index = self._levels, self._totals, self._index
+        sign = 1 if side == BUY else -1
+        append = facts.append
+        while heap:
+            key = heap[0]
+            if key > limit_key:
+                break
+            price = key * sign
+            queue = levels[key]
+            total = totals[key]
+            self_trade = False
+            while queue:
+                entry = queue[0]
+                maker_lots = entry[0]
+                if not maker_lots:
+                    queue.popleft()
+                    self._dead -= 1
+                    continue
+                if entry[2] == user_id:
+                    self_trade = True
+                    break
+                if maker_lots <= lots:
+                    queue.popleft()
+                    maker_id = entry[1]
+                    del index[maker_id]
+                    lots -= maker_lots
+                    total -= maker_lots
+                    append(_new(Fill, (order_id, maker_id, user_id, entry[2], side, price, maker_lots, 0,
+                                       limit_price)))
+                    if not lots:
+                        break
+                else:
+                    maker_lots -= lots
+                    entry[0] = maker_lots
+                    total -= lots
+                    append(_new(Fill, (order_id, entry[1], user_id, entry[2], side, price, lots, maker_lots,
+                                       limit_price)))
+                    lots = 0
+                    break
+            if total:
+                totals[key] = total
+            else:
+                self._drop_level(key)
+            if self_trade or not lots:
+                break
+        return lots
+
+    def _fillable_lots(self, heap: list[int], limit_key: int, user_id: int, lots: int) -> int:
+        """Crossing lots ahead of the user's first own resting order, counted up to ``lots`` (FOK)."""
+        levels = self._levels
+        side_is_bids = heap is self._bid_heap
+        found = 0
+        for key in sorted(k for k in levels if (k < 0) == side_is_bids and k <= limit_key):
+            for entry in levels[key]:
+                if not entry[0]:
+                    continue
+                if entry[2] == user_id:
+                    return found
+                found += entry[0]
+                if found >= lots:
+                    return found
+        return found
+
+    def _market_buy_with_budget(self, order_id: int, user_id: int, lots: int | None, budget: int) -> list:
+        """Buy level by level the most lots ``budget`` (ticks * lots) pays for, up to ``lots`` if given.
+
+        By budget only: completed once the rest cannot buy one lot at the next price (the dust is
+        ``unspent_budget``), cancelled if the book runs out first. With ``lots`` too: completed when
+        filled, cancelled when the budget or the book runs out first."""
+        levels, totals, index, heap = self._levels, self._totals, self._index, self._ask_heap
+        facts: list = []
+        append = facts.append
+        remaining = lots
+        reason = None
+        while reason is None:
+            if not heap:
+                if budget:
+                    reason = MARKET_NO_LIQUIDITY
+                else:
+                    reason = FILLED if remaining is None else MARKET_BUDGET
+                break
+            price = heap[0]
+            queue = levels[price]
+            total = totals[price]
+            while queue:
+                if remaining == 0:
+                    reason = FILLED
+                    break
+                if budget < price:
+                    reason = FILLED if remaining is None else MARKET_BUDGET
+                    break
+                entry = queue[0]
+                maker_lots = entry[0]
+                if not maker_lots:
+                    queue.popleft()
+                    self._dead -= 1
+                    continue
+                if entry[2] == user_id:
+                    reason = SELF_TRADE
+                    break
+                take = min(maker_lots, budget // price)
+                if remaining is not None:
+                    take = min(take, remaining)
+                    remaining -= take
+                budget -= take * price
+                total -= take
+                maker_lots -= take
+                if maker_lots:
+                    entry[0] = maker_lots
+                else:
+                    queue.popleft()
+                    del index[entry[1]]
+                append(_new(Fill, (order_id, entry[1], user_id, entry[2], BUY, price, take, maker_lots, None)))
+            if total:
+                totals[price] = total
+            else:
+                self._drop_level(price)
+                if reason is None and remaining == 0:
+                    reason = FILLED
+        status = COMPLETED if reason == FILLED else CANCELLED
+        facts.append(_new(Done, (order_id, status, remaining or 0, reason, budget)))
+        return facts

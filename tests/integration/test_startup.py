@@ -1,0 +1,80 @@
+"""The API and the worker refuse to start on a bad setting or an out-of-date schema, saying what to do."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.processes import ROOT_DIR
+
+pytestmark = pytest.mark.slow
+START_TIMEOUT_S = 60
+
+
+def _run(command: list[str], **env_changes) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return subprocess.run(command, cwd=ROOT_DIR, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+
+
+API = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", "127.0.0.1:0", "--workers", "1"]
+WORKER = [sys.executable, "consumer.py"]
+
+
+@pytest.fixture()
+def empty_database_url(stack_env):
+    """A database on the same server that `alembic upgrade head` never ran on."""
+    url = make_url(stack_env["DATABASE_URL"])
+    name = f"orders_empty_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP DATABASE {name}"))
+    engine.dispose()
+
+
+def test_api_refuses_to_start_without_admin_token(stack_env):
+    result = _run(API, ADMIN_TOKEN=None, ADMIN_TOKEN_GENERATED=None)
+    assert result.returncode != 0
+    assert "ADMIN_TOKEN" in result.stderr
+
+
+@pytest.mark.parametrize("command", [API, WORKER], ids=["api", "worker"])
+def test_refuses_to_start_on_an_invalid_setting_naming_it(stack_env, command):
+    result = _run(command, KAFKA_TOPIC_PARTITIONS="many")
+    assert result.returncode != 0 and "KAFKA_TOPIC_PARTITIONS" in result.stderr
+
+
+@pytest.mark.parametrize("command", [API, WORKER], ids=["api", "worker"])
+def test_refuses_to_start_on_an_out_of_date_schema_saying_what_to_run(empty_database_url, command):
+    result = _run(command, DATABASE_URL=empty_database_url)
+    assert result.returncode != 0
+    assert "alembic upgrade head" in result.stderr
+
+
+def test_worker_needs_no_admin_token_and_stops_cleanly_on_sigterm(stack_env):
+    import signal
+    import time
+    env = {k: v for k, v in os.environ.items() if k not in ("ADMIN_TOKEN", "ADMIN_TOKEN_GENERATED")}
+    process = subprocess.Popen(WORKER, cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        time.sleep(3)
+        assert process.poll() is None, process.stdout.read()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert "worker stopped" in process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -1,0 +1,36 @@
+"""The architecture stays visible: views import no SQL, the matching engine imports no I/O."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "orders_app"
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def _offenders(folder: str, forbidden: tuple[str, ...]) -> dict[str, set[str]]:
+    found = {}
+    for path in (PACKAGE / folder).rglob("*.py"):
+        bad = {name for name in _imports(path) if name.split(".")[0] in forbidden or name in forbidden}
+        if bad:
+            found[path.name] = bad
+    return found
+
+
+def test_views_import_no_sqlalchemy_or_models():
+    assert _offenders("api", ("sqlalchemy", "orders_app.models", "orders_app.repositories")) == {}
+
+
+def test_only_the_unit_of_work_commits():
+    committing = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                  if "session.commit()" in p.read_text()]
+    assert committing == ["unit_of_work.py"]
