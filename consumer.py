@@ -5,6 +5,7 @@ import sys
 
 from orders_app import create_app
 from orders_app.config import ConfigError
+from orders_app.extensions import publisher
 from orders_app.worker import Worker
 
 
@@ -12,10 +13,9 @@ def main() -> int:
     try:
         app = create_app(role="worker")
     except ConfigError as error:
-        print(f"consumer.py: {error}", file=sys.stderr)
+        print(f"consumer.py refuses to start: {error}", file=sys.stderr)
         return 2
-    context = app.extensions["orders_service_context"]
-    worker = Worker(context.settings, context.session_factory)
+    worker = Worker(app.extensions["orders_service_context"], publisher)
     worker.install_signal_handlers()
     worker.run()
     return 0

@@ -21,7 +21,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     or "worker" (the worker needs no admin token)."""
     import swagger_ui_bundle
 
-    from orders_app.api import admin, balances, health, orders
+    from orders_app.api import admin, balances, health, market, orders
     from orders_app.errors import register_error_handlers
     from orders_app.extensions import api, db, publisher
     from orders_app.logs import configure_logging
@@ -49,7 +49,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "the admin token, or a user's API key"}}}})
-    for blueprint in (orders.blp, balances.blp, admin.blp, health.blp):
+    for blueprint in (orders.blp, balances.blp, market.blp, admin.blp, health.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
 

@@ -125,6 +125,7 @@ class Order(Base):
     filled_quote: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
     locked_amount: Mapped[Decimal] = mapped_column(Amount)  # the hold still reserved for this order
     status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(String(32))  # why it became final
     client_order_id: Mapped[str | None] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(BigInteger)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -154,8 +155,11 @@ class Trade(Base):
     seller_user_id: Mapped[int] = mapped_column(BigInteger)
     taker_side: Mapped[str] = mapped_column(String(4))
     seq: Mapped[int] = mapped_column(BigInteger)  # the market command that produced it
+    match_index: Mapped[int] = mapped_column(Integer)  # its position among that command's trades
     created_at: Mapped[datetime] = mapped_column(Timestamp)
-    __table_args__ = (Index("ix_trades_market", "market_id", "id"),)
+    __table_args__ = (Index("ix_trades_market", "market_id", "id"),
+                      # a command's trades can be written once only: a replay fails instead of doubling
+                      UniqueConstraint("market_id", "seq", "match_index", name="uq_trades_command_match"))
 
 
 class OutboxEvent(Base):

@@ -76,6 +76,16 @@ class OrderListQuery(QueryArgs):
     before_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
 
 
+class OrderBookQuery(QueryArgs):
+    depth = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+class TradesQuery(QueryArgs):
+    currency_symbol = _symbol(required=True)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    before_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+
+
 class BalanceQuery(QueryArgs):
     symbol = _symbol()
 
@@ -135,6 +145,32 @@ class BalanceResponse(Schema):
 
 class BalancesResponse(Schema):
     balances = fields.List(fields.Nested(BalanceSchema))
+
+
+class BookLevel(Schema):
+    price = DecimalString()
+    quantity = DecimalString()
+
+
+class OrderBookResponse(Schema):
+    currency_symbol = fields.String()
+    bids = fields.List(fields.Nested(BookLevel))
+    asks = fields.List(fields.Nested(BookLevel))
+
+
+class TradeSchema(Schema):
+    id = fields.Integer()
+    currency_symbol = fields.String()
+    price = DecimalString()
+    quantity = DecimalString()
+    buy_order_id = fields.Integer()
+    sell_order_id = fields.Integer()
+    taker_side = fields.String(metadata={"enum": list(SIDES)})
+    timestamp = fields.String()
+
+
+class TradesResponse(Schema):
+    trades = fields.List(fields.Nested(TradeSchema))
 
 
 class UserSchema(Schema):

@@ -1,7 +1,12 @@
-"""The standalone worker process (`python consumer.py`): outbox sweeping and (see issue #3) matching.
+"""The standalone worker process (`python consumer.py`): consume, match, settle, publish, sweep.
 
-It builds the same app (config, engine, schema check) as the API and drives the same services. SIGTERM or
-SIGINT lets the current step finish, then the worker leaves cleanly.
+Loop: poll `order-events` (consumer group, manual offsets) -> per market, settle the batch in one DB
+transaction (services/settling.py) -> commit the Kafka offsets -> publish the batch's trade events.
+Kafka is the fast path; the database decides: every `CATCH_UP_INTERVAL_S` the worker compares each of
+its markets' accepted sequence with its applied one and settles what Kafka did not deliver (a broker
+that lost its topics, a lost message). Without a Kafka assignment it does that for every market — safe,
+because `market_state` is locked by whichever worker settles a market. The worker also sweeps the
+outbox. SIGTERM/SIGINT let the current batch finish and commit; then it leaves the group cleanly.
 """
 from __future__ import annotations
 
@@ -9,24 +14,61 @@ import logging
 import signal
 import threading
 import time
+from collections import defaultdict
 
-from sqlalchemy.orm import sessionmaker
+from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.partitioner.default import murmur2
 
-from orders_app.config import Settings
+from orders_app.messaging.codec import MalformedMessage, decode_market_event
 from orders_app.messaging.producer import build_producer
+from orders_app.messaging.publisher import OutboxPublisher
 from orders_app.messaging.sweeper import sweep_once
 from orders_app.messaging.topics import ensure_topics
+from orders_app.repositories import settlement
+from orders_app.services import ServiceContext
+from orders_app.services.settling import MarketCommand, MarketRuntime, settle_commands
+from orders_app.unit_of_work import run_transaction
 
 log = logging.getLogger("orders_app.worker")
 KAFKA_RETRY_BACKOFF_S = 2.0
+POLL_TIMEOUT_MS = 100
+SETTLE_BATCH_RECORDS_MAX = 1000
+CATCH_UP_INTERVAL_S = 0.5
+CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
+
+
+class _Assignment(ConsumerRebalanceListener):
+    def __init__(self, worker: "Worker"):
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked):
+        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
+
+    def on_partitions_assigned(self, assigned):
+        self.worker.assigned_partitions = {tp.partition for tp in assigned}
+        log.info("partitions assigned", extra={"partitions": sorted(self.worker.assigned_partitions),
+                                               "markets": sorted(self.worker.owned_symbols())})
 
 
 class Worker:
-    def __init__(self, settings: Settings, session_factory: sessionmaker):
-        self.settings = settings
-        self.session_factory = session_factory
+    def __init__(self, ctx: ServiceContext, publisher: OutboxPublisher):
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.publisher = publisher
         self.stopping = threading.Event()
+        self.runtimes = {spec.symbol: MarketRuntime(spec) for spec in ctx.markets.values()}
+        self.assigned_partitions: set[int] | None = None
+        self.partition_count: int | None = None
+        self._consumer: KafkaConsumer | None = None
         self._producer = None
+        self._behind_since: dict[str, float] = {}
+        self._next_catch_up = 0.0
+        self._next_sweep = 0.0
+        self._kafka_retry_at = 0.0
+        self.settled_commands = 0
+
+    # --- lifecycle -----------------------------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
         def request_stop(signum, _frame):
@@ -35,16 +77,176 @@ class Worker:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
 
-    def _producer_or_none(self):
-        if self._producer is None:
+    def run(self) -> None:
+        log.info("worker started", extra={"markets": sorted(self.runtimes)})
+        while not self.stopping.is_set():
+            consumer = self._consumer_or_none()
+            if consumer is not None:
+                self._consume_once(consumer)
+            else:
+                self.stopping.wait(0.2)
+            now = time.monotonic()
+            if now >= self._next_catch_up:
+                self._catch_up(now)
+                self._next_catch_up = now + CATCH_UP_INTERVAL_S
+            if now >= self._next_sweep:
+                self._sweep_outbox()
+                self._next_sweep = now + self.settings.outbox_sweep_interval_ms / 1000
+        self._close()
+        log.info("worker stopped", extra={"settled_commands": self.settled_commands})
+
+    def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
             try:
-                ensure_topics(self.settings)
-                self._producer = build_producer(self.settings, client_id="orders-worker")
-                log.info("connected to Kafka", extra={"bootstrap": self.settings.kafka_bootstrap_servers})
-            except Exception as error:  # noqa: BLE001 - any Kafka failure means "retry later"
-                log.warning("Kafka unavailable: %s", error)
-                return None
-        return self._producer
+                consumer.close(autocommit=False)
+            except Exception:  # noqa: BLE001
+                log.warning("consumer close failed", exc_info=True)
+        self._drop_producer()
+        self.publisher.drain()
+        self.publisher.stop()
+
+    # --- Kafka ----------------------------------------------------------------------------------------
+
+    def _consumer_or_none(self) -> KafkaConsumer | None:
+        if self._consumer is not None or time.monotonic() < self._kafka_retry_at:
+            return self._consumer
+        try:
+            ensure_topics(self.settings)
+            consumer = KafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                group_id=self.settings.kafka_consumer_group,
+                client_id="orders-worker",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
+                max_poll_records=SETTLE_BATCH_RECORDS_MAX,
+                request_timeout_ms=max(self.settings.kafka_request_timeout_ms,
+                                       self.settings.kafka_max_poll_interval_ms + 5000),
+            )
+            consumer.subscribe([self.settings.order_events_topic], listener=_Assignment(self))
+            partitions = consumer.partitions_for_topic(self.settings.order_events_topic)
+            self.partition_count = len(partitions) if partitions else None
+            self._consumer = consumer
+            log.info("consuming", extra={"topic": self.settings.order_events_topic,
+                                         "group": self.settings.kafka_consumer_group})
+        except Exception as error:  # noqa: BLE001 - any Kafka failure: retry later, match from the DB
+            log.warning("Kafka unavailable: %s", error)
+            self._kafka_retry_at = time.monotonic() + KAFKA_RETRY_BACKOFF_S
+        return self._consumer
+
+    def _drop_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        self.assigned_partitions = None
+        self._kafka_retry_at = time.monotonic() + KAFKA_RETRY_BACKOFF_S
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def owned_symbols(self) -> set[str]:
+        """Markets whose partition this worker holds; all of them while it has no Kafka assignment."""
+        if self.assigned_partitions is None or not self.partition_count:
+            return set(self.runtimes)
+        return {symbol for symbol in self.runtimes
+                if (murmur2(symbol.encode()) & 0x7FFFFFFF) % self.partition_count in self.assigned_partitions}
+
+    def _consume_once(self, consumer: KafkaConsumer) -> None:
+        try:
+            polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=SETTLE_BATCH_RECORDS_MAX)
+        except Exception as error:  # noqa: BLE001
+            log.warning("poll failed: %s", error)
+            self._drop_consumer()
+            return
+        if not polled:
+            return
+        by_symbol: dict[str, list[MarketCommand]] = defaultdict(list)
+        for records in polled.values():
+            for record in records:
+                try:
+                    event = decode_market_event(record.value)
+                except MalformedMessage as error:
+                    log.error("skipping unreadable record", extra={"offset": record.offset, "error": str(error)})
+                    continue
+                if event.symbol not in self.runtimes:
+                    self._sync_markets()
+                if event.symbol in self.runtimes:
+                    by_symbol[event.symbol].append(
+                        MarketCommand(event.seq, event.event_type, event.order_id, event.request_id))
+        for symbol, commands in by_symbol.items():
+            self._settle(symbol, commands)
+        try:
+            consumer.commit()  # only after the database commit: a crash before it replays, harmlessly
+        except Exception as error:  # noqa: BLE001 - a rebalance took the partitions: records come again
+            log.warning("offset commit failed: %s", error)
+
+    # --- settling -------------------------------------------------------------------------------------
+
+    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> None:
+        runtime = self.runtimes[symbol]
+        started = time.perf_counter()
+        try:
+            batch = run_transaction(lambda: settle_commands(runtime, commands, self.ctx, up_to_seq))
+        except Exception:  # noqa: BLE001 - the batch is retried (Kafka redelivery or catch-up)
+            log.exception("settling failed", extra={"market": symbol})
+            return
+        if batch.commands:
+            self.settled_commands += batch.commands
+            self.publisher.publish(batch.to_publish)
+            log.info("settled batch", extra={
+                "market": symbol, "seq": batch.applied_seq, "commands": batch.commands, "trades": batch.trades,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "request_ids": sorted({c.request_id for c in commands if c.request_id})[:20] or None})
+
+    def _sync_markets(self) -> None:
+        """Markets added while running get a runtime (the context re-reads them at most once a second)."""
+        self.ctx.reload_markets()
+        for symbol, spec in self.ctx.markets.items():
+            if symbol not in self.runtimes:
+                self.runtimes[symbol] = MarketRuntime(spec)
+                log.info("new market", extra={"market": symbol})
+
+    def _catch_up(self, now: float) -> None:
+        """Settle committed commands that Kafka has not delivered within CATCH_UP_GRACE_S."""
+        try:
+            self._sync_markets()
+            with self.ctx.uow() as uow:
+                accepted = settlement.accepted_seqs(uow.session)
+        except Exception as error:  # noqa: BLE001 - database down: try again next round
+            log.warning("catch-up check failed: %s", error)
+            return
+        for symbol in self.owned_symbols():
+            runtime = self.runtimes[symbol]
+            target = accepted.get(runtime.spec.id, 0)
+            if target <= runtime.applied_seq:
+                self._behind_since.pop(symbol, None)
+                continue
+            since = self._behind_since.setdefault(symbol, now)
+            if now - since >= CATCH_UP_GRACE_S or runtime.book is None:
+                log.info("catching up from the database", extra={"market": symbol, "from_seq": runtime.applied_seq,
+                                                                  "to_seq": target})
+                self._settle(symbol, [], up_to_seq=target)
+                self._behind_since.pop(symbol, None)
+
+    # --- outbox ---------------------------------------------------------------------------------------
+
+    def _sweep_outbox(self) -> None:
+        if self._producer is None:
+            if self._consumer is None:
+                return  # Kafka is down; the consumer's reconnect attempts tell us when it is back
+            try:
+                self._producer = build_producer(self.settings, client_id="orders-worker-sweeper")
+            except Exception as error:  # noqa: BLE001
+                log.warning("sweeper cannot reach Kafka: %s", error)
+                return
+        try:
+            while sweep_once(self.ctx.session_factory, self._producer, self.settings) \
+                    >= self.settings.outbox_sweep_batch_rows_max and not self.stopping.is_set():
+                pass
+        except Exception as error:  # noqa: BLE001 - Kafka or DB hiccup: rows stay unpublished, retry
+            log.warning("outbox sweep failed: %s", error)
+            self._drop_producer()
 
     def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
@@ -53,24 +255,3 @@ class Worker:
                 producer.close(timeout=0)
             except Exception:  # noqa: BLE001
                 pass
-
-    def sweep_outbox(self) -> int:
-        producer = self._producer_or_none()
-        if producer is None:
-            return 0
-        try:
-            return sweep_once(self.session_factory, producer, self.settings)
-        except Exception as error:  # noqa: BLE001 - Kafka or DB hiccup: rows stay unpublished, retry
-            log.warning("outbox sweep failed: %s", error)
-            self._drop_producer()
-            return 0
-
-    def run(self) -> None:
-        log.info("worker started", extra={"sweep_interval_ms": self.settings.outbox_sweep_interval_ms})
-        interval_s = self.settings.outbox_sweep_interval_ms / 1000
-        while not self.stopping.is_set():
-            published = self.sweep_outbox()
-            if published < self.settings.outbox_sweep_batch_rows_max:
-                self.stopping.wait(interval_s if self._producer else KAFKA_RETRY_BACKOFF_S)
-        self._drop_producer()
-        log.info("worker stopped")

@@ -20,7 +20,7 @@ MID_TICKS = 1_000_000
 PASSIVE_SPREAD_TICKS = 25
 USERS = 50
 LOTS_MAX = 10
-CROSS_DEPTH_TICKS = 5
+CROSS_LEVELS_MAX = 20
 BOOK_SIZES = (1_000, 10_000, 100_000)
 COMMANDS_DEFAULT = 300_000
 NAIVE_SECONDS_MAX = 3.0
@@ -71,16 +71,16 @@ def generate_workload(size: int, commands_count: int, seed: int = SEED):
         side = BUY if rng.random() < 0.5 else SELL
         lots = rng.randint(1, LOTS_MAX)
         if roll < 0.40:
-            # A taker priced a few ticks through the touch, sized to what is there, so it never rests;
-            # bigger takers while the book is above its target size.
-            levels = book.depth(CROSS_DEPTH_TICKS)[1 if side == BUY else 0]
-            if not levels:
-                price = passive_price(rng, side)
-            else:
-                through = rng.randint(0, CROSS_DEPTH_TICKS)
-                price = levels[0][0] + through if side == BUY else levels[0][0] - through
-                crossing = [lots for level_price, lots in levels if (level_price <= price if side == BUY else level_price >= price)]
-                lots = min(sum(crossing), rng.randint(1, LOTS_MAX * (3 if len(book) > size else 1)))
+            # A taker sized first (bigger while the book is above its target size), priced at the
+            # level that holds that much, so it trades over one or more makers and never rests.
+            levels = book.depth(CROSS_LEVELS_MAX)[1 if side == BUY else 0]
+            lots = rng.randint(1, LOTS_MAX * (4 if len(book) > size else 1))
+            price, available = passive_price(rng, side), 0
+            for price, level_lots in levels:
+                available += level_lots
+                if available >= lots:
+                    break
+            lots = min(lots, available) or lots
         else:
             price = passive_price(rng, side)
         order = Incoming(next_order_id, rng.randint(1, USERS), side, price, lots, "GTC", False, None)

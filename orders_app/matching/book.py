@@ -1,17 +1,19 @@
 """The resting orders of one market, kept for fast price-time access (no matching rules here).
 
-Layout, chosen for CPython speed (measured, see ``orders_app.bench.engine``):
+Layout, chosen for CPython speed (measured with ``python -m orders_app.bench.engine``):
 - a price level is identified by a signed *key*: ``-price_ticks`` for bids, ``+price_ticks`` for asks,
   so on both sides a smaller key is a better price and "crosses a limit" is ``key <= limit_key``;
-- ``_levels[key]`` is a FIFO deque of entries, ``_totals[key]`` the level's resting lots;
-- an entry is the list ``[lots, order_id, user_id, key]``; ``_index[order_id]`` points at it;
+- ``_levels[key]`` is a FIFO deque of order ids, ``_totals[key]`` the level's resting lots;
+- per order, parallel int-to-int dicts ``_lots``, ``_users``, ``_keys`` instead of an object: no
+  per-order container, so the garbage collector has nothing to traverse (it halved throughput);
 - one binary heap of keys per side with lazy deletion: a heap may hold keys of removed levels, but
   its top is always a live level (best price in O(1)); it is rebuilt when stale keys dominate;
-- a cancel only zeroes the entry (``lots == 0`` = dead) and the deque drops it when it reaches the
-  front, or all dead entries are compacted once they outnumber live orders.
+- a cancel forgets the order at once but leaves its id in the deque (``_stale``); the deque drops it
+  when it reaches the front, or all of them are compacted once they outnumber the live orders.
+  An id is refused while it is still stale, so a stale id never stands for a newer order.
 
-Invariants (``check_invariants``): not crossed, every level non-empty with a correct total, the index
-is exactly the live entries, lots positive, heap tops live, dead-entry count exact.
+Invariants (``check_invariants``): not crossed, every level non-empty with a correct total, the
+per-order dicts are exactly the live ids of the levels, lots positive, heap tops live.
 """
 from collections import deque
 from heapq import heapify, heappop, heappush, nsmallest
@@ -23,32 +25,33 @@ _new = tuple.__new__
 
 # Stale keys tolerated in a heap before it is rebuilt, beyond twice the live levels.
 HEAP_STALE_KEYS_SLACK = 64
-# Dead (cancelled) entries tolerated in the deques before compaction, beyond the live orders.
-DEAD_ENTRIES_SLACK = 1024
+# Stale (cancelled) ids tolerated in the deques before compaction, beyond the live orders.
+STALE_IDS_SLACK = 1024
 
 
 class BookState:
     """Storage and queries of one market's book; ``OrderBook`` (matcher.py) adds matching."""
 
-    __slots__ = ("_levels", "_totals", "_index", "_bid_heap", "_ask_heap", "_dead")
+    __slots__ = ("_levels", "_totals", "_lots", "_users", "_keys", "_bid_heap", "_ask_heap", "_stale")
 
     def __init__(self) -> None:
         self._levels: dict[int, deque] = {}
         self._totals: dict[int, int] = {}
-        self._index: dict[int, list] = {}
+        self._lots: dict[int, int] = {}
+        self._users: dict[int, int] = {}
+        self._keys: dict[int, int] = {}
         self._bid_heap: list[int] = []
         self._ask_heap: list[int] = []
-        self._dead = 0
+        self._stale: set[int] = set()
 
     # -- queries ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._lots)
 
     def get(self, order_id: int) -> int | None:
         """Remaining lots of a resting order, None if it is not resting."""
-        entry = self._index.get(order_id)
-        return None if entry is None else entry[0]
+        return self._lots.get(order_id)
 
     def best_bid(self) -> int | None:
         heap = self._bid_heap
@@ -67,10 +70,11 @@ class BookState:
         return [(-k, totals[k]) for k in bid_keys], [(k, totals[k]) for k in ask_keys]
 
     def resting(self, side: str) -> list[tuple[int, int, int, int]]:
-        """Resting orders of a side in matching order: (order_id, user_id, price_ticks, lots)."""
+        """Resting orders of a side in matching order: (order_id, user_id, price_ticks, lots). O(n)."""
         invariant(side in (BUY, SELL), f"unknown side {side!r}")
+        lots, users = self._lots, self._users
         keys = sorted(k for k in self._levels if (k < 0) == (side == BUY))
-        return [(e[1], e[2], abs(k), e[0]) for k in keys for e in self._levels[k] if e[0]]
+        return [(i, users[i], abs(k), lots[i]) for k in keys for i in self._levels[k] if i in lots]
 
     # -- changes without matching -----------------------------------------------------------
 
@@ -78,7 +82,7 @@ class BookState:
         """Restore a resting order at start-up, at the back of its level; never matches.
 
         Callers restore in original sequence order; a restored order must not cross the book."""
-        invariant(order_id not in self._index, f"order {order_id} is already resting")
+        self._check_new_id(order_id)
         invariant(0 < price_ticks < PRICE_TICKS_LIMIT, f"price_ticks out of range: {price_ticks}")
         invariant(qty_lots > 0, f"qty_lots must be positive: {qty_lots}")
         if side == BUY:
@@ -93,17 +97,16 @@ class BookState:
 
     def cancel(self, order_id: int) -> Done | None:
         """Remove a resting order; None if it is not resting (unknown, filled or final)."""
-        entry = self._index.pop(order_id, None)
-        if entry is None:
+        lots = self._lots.pop(order_id, None)
+        if lots is None:
             return None
-        lots = entry[0]
-        key = entry[3]
-        entry[0] = 0
-        self._dead += 1
+        del self._users[order_id]
+        key = self._keys.pop(order_id)
+        self._stale.add(order_id)
         total = self._totals[key] - lots
         if total:
             self._totals[key] = total
-            if self._dead > len(self._index) + DEAD_ENTRIES_SLACK:
+            if len(self._stale) > len(self._lots) + STALE_IDS_SLACK:
                 self._compact()
         else:
             self._drop_level(key)
@@ -111,25 +114,41 @@ class BookState:
 
     # -- primitives shared with the matcher ---------------------------------------------------
 
+    def _check_new_id(self, order_id: int) -> None:
+        invariant(order_id not in self._lots, f"order {order_id} is already resting")
+        invariant(order_id not in self._stale, f"order id {order_id} was cancelled and must not be reused")
+
     def _rest(self, order_id: int, user_id: int, key: int, lots: int) -> None:
-        entry = [lots, order_id, user_id, key]
         queue = self._levels.get(key)
         if queue is None:
-            levels = self._levels
-            levels[key] = deque((entry,))
-            self._totals[key] = lots
-            heap = self._bid_heap if key < 0 else self._ask_heap
-            heappush(heap, key)
-            if len(heap) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
-                self._rebuild_heap(heap, key < 0)
+            self._open_level(key, order_id, lots)
         else:
-            queue.append(entry)
+            queue.append(order_id)
             self._totals[key] += lots
-        self._index[order_id] = entry
+        self._lots[order_id] = lots
+        self._users[order_id] = user_id
+        self._keys[order_id] = key
+
+    def _open_level(self, key: int, order_id: int, lots: int) -> None:
+        levels = self._levels
+        levels[key] = deque((order_id,))
+        self._totals[key] = lots
+        heap = self._bid_heap if key < 0 else self._ask_heap
+        heappush(heap, key)
+        if len(heap) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
+            self._rebuild_heap(heap)
+
+    def _rebuild_heap(self, heap: list[int]) -> None:
+        """Drop the stale keys of a heap (they pile up when levels away from the top are removed)."""
+        bids = heap is self._bid_heap
+        heap[:] = [k for k in self._levels if (k < 0) == bids]
+        heapify(heap)
 
     def _drop_level(self, key: int) -> None:
-        """Forget an emptied level (all its remaining entries are dead) and keep the heap top live."""
-        self._dead -= len(self._levels.pop(key))
+        """Forget an emptied level (every id left in it is stale) and keep the heap top live."""
+        queue = self._levels.pop(key)
+        if queue:
+            self._stale.difference_update(queue)
         del self._totals[key]
         heap = self._bid_heap if key < 0 else self._ask_heap
         if heap[0] == key:
@@ -138,23 +157,20 @@ class BookState:
             while heap and heap[0] not in levels:
                 heappop(heap)
 
-    def _rebuild_heap(self, heap: list[int], bids: bool) -> None:
-        heap[:] = [k for k in self._levels if (k < 0) == bids]
-        heapify(heap)
-
     def _compact(self) -> None:
-        levels = self._levels
+        levels, lots = self._levels, self._lots
         for key, queue in levels.items():
-            levels[key] = deque(e for e in queue if e[0])
-        self._dead = 0
+            levels[key] = deque(i for i in queue if i in lots)
+        self._stale.clear()
 
     # -- verification --------------------------------------------------------------------------
 
     def check_invariants(self) -> None:
         """Verify the whole structure; raises InvariantViolation. O(n): for tests and start-up."""
-        levels, totals, index = self._levels, self._totals, self._index
+        levels, totals, lots, keys = self._levels, self._totals, self._lots, self._keys
         invariant(levels.keys() == totals.keys(), "levels and totals disagree on the price levels")
-        live_count = dead_count = 0
+        invariant(lots.keys() == self._users.keys() == keys.keys(), "per-order dicts disagree")
+        live_count = stale_count = 0
         for heap, bids in ((self._bid_heap, True), (self._ask_heap, False)):
             heap_keys = set(heap)
             invariant(all((k < 0) == bids for k in heap_keys), "a heap holds a key of the other side")
@@ -164,20 +180,19 @@ class BookState:
                 invariant(key in heap_keys, f"level {key} is missing from its heap")
                 invariant(key != 0 and abs(key) < PRICE_TICKS_LIMIT, f"level key out of range: {key}")
                 level_lots = 0
-                for entry in levels[key]:
-                    lots, order_id = entry[0], entry[1]
-                    invariant(entry[3] == key, f"order {order_id} sits in the wrong level")
-                    invariant(lots >= 0, f"order {order_id} has negative lots")
-                    if lots:
+                for order_id in levels[key]:
+                    if order_id in lots:
                         live_count += 1
-                        level_lots += lots
-                        invariant(index.get(order_id) is entry, f"order {order_id} is not indexed")
+                        invariant(keys[order_id] == key, f"order {order_id} sits in the wrong level")
+                        invariant(lots[order_id] > 0, f"order {order_id} has non-positive lots")
+                        level_lots += lots[order_id]
                     else:
-                        dead_count += 1
+                        stale_count += 1
+                        invariant(order_id in self._stale, f"order {order_id} in level {key} is unknown")
                 invariant(level_lots > 0, f"level {key} is empty")
                 invariant(level_lots == totals[key], f"level {key} total {totals[key]} != {level_lots}")
-        invariant(live_count == len(index), "index holds orders that are not in a level")
-        invariant(dead_count == self._dead, f"dead entries {dead_count} != counter {self._dead}")
+        invariant(live_count == len(lots), "the per-order dicts hold orders that are in no level")
+        invariant(stale_count == len(self._stale), f"stale ids {len(self._stale)} != {stale_count} in levels")
         best_bid, best_ask = self.best_bid(), self.best_ask()
         invariant(best_bid is None or best_ask is None or best_bid < best_ask,
                   f"book is crossed: bid {best_bid} >= ask {best_ask}")

@@ -9,9 +9,10 @@ is filled, when its budget (market buy with ``quote_budget``) cannot buy one lot
 when no crossing liquidity is left, or when the next resting order belongs to the same user
 (self-trade prevention: the taker's rest is cancelled, the resting order stays).
 """
-from heapq import heappop
+from collections import deque
+from heapq import heappop, heappush
 
-from .book import BookState
+from .book import HEAP_STALE_KEYS_SLACK, BookState
 from .facts import (BUY, CANCELLED, COMPLETED, FILLED, FOK, GTC, IOC, MARKET_BUDGET, MARKET_NO_LIQUIDITY,
                     POST_ONLY, PRICE_TICKS_LIMIT, REASON_FOK, REASON_IOC, REJECTED, SELF_TRADE, SELL,
                     Done, Fill, Incoming, Rested)
@@ -31,27 +32,45 @@ class OrderBook(BookState):
 
     def submit(self, order: Incoming) -> list:
         order_id, user_id, side, price, lots, tif, post_only, budget = order
-        invariant(order_id not in self._index, f"order {order_id} is already resting")
         if price is None:
             return self._submit_market(order)
-        invariant(0 < price < PRICE_TICKS_LIMIT, f"price_ticks out of range: {price}")
-        invariant(lots is not None and lots > 0, f"qty_lots must be positive: {lots}")
-        invariant(budget is None, "only a market buy carries a quote budget")
+        all_lots = self._lots
+        # One combined test keeps validation off the profile; _refuse names the broken rule.
+        if (order_id in all_lots or order_id in self._stale or not 0 < price < PRICE_TICKS_LIMIT
+                or not lots or lots < 0 or budget is not None):
+            self._refuse(order)
         if side == BUY:
-            opposite, limit_key = self._ask_heap, price
+            opposite, own, limit_key = self._ask_heap, self._bid_heap, price
+        elif side == SELL:
+            opposite, own, limit_key = self._bid_heap, self._ask_heap, -price
         else:
-            invariant(side == SELL, f"unknown side {side!r}")
-            opposite, limit_key = self._bid_heap, -price
+            self._refuse(order)
         if not opposite or opposite[0] > limit_key:
-            # Nothing to take: the common case of a passive limit order.
+            # Nothing to take: the common case of a passive limit order, resting inlined for speed.
             if tif == GTC:
-                self._rest(order_id, user_id, -limit_key, lots)
+                key = -limit_key
+                levels = self._levels
+                queue = levels.get(key)
+                if queue is None:
+                    levels[key] = deque((order_id,))
+                    self._totals[key] = lots
+                    heappush(own, key)
+                    if len(own) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
+                        self._rebuild_heap(own)
+                else:
+                    queue.append(order_id)
+                    self._totals[key] += lots
+                all_lots[order_id] = lots
+                self._users[order_id] = user_id
+                self._keys[order_id] = key
                 return [_new(Rested, (order_id, lots))]
             if tif == IOC:
                 return [_new(Done, (order_id, CANCELLED, lots, REASON_IOC, 0))]
-            invariant(tif == FOK, f"unknown time in force {tif!r}")
-            return [_new(Done, (order_id, REJECTED, lots, REASON_FOK, 0))]
-        invariant(tif in (GTC, IOC, FOK), f"unknown time in force {tif!r}")
+            if tif == FOK:
+                return [_new(Done, (order_id, REJECTED, lots, REASON_FOK, 0))]
+            self._refuse(order)
+        if tif != GTC and tif != IOC and tif != FOK:
+            self._refuse(order)
         if post_only:
             return [_new(Done, (order_id, REJECTED, lots, POST_ONLY, 0))]
         if tif == FOK and self._fillable_lots(opposite, limit_key, user_id, lots) < lots:
@@ -71,8 +90,20 @@ class OrderBook(BookState):
             facts.append(_new(Done, (order_id, CANCELLED, remaining, REASON_IOC, 0)))
         return facts
 
+    def _refuse(self, order: Incoming) -> None:
+        """Raise InvariantViolation naming what is wrong with a malformed limit order."""
+        order_id, _, side, price, lots, tif, _, budget = order
+        self._check_new_id(order_id)
+        invariant(0 < price < PRICE_TICKS_LIMIT, f"price_ticks out of range: {price}")
+        invariant(lots is not None and lots > 0, f"qty_lots must be positive: {lots}")
+        invariant(budget is None, "only a market buy carries a quote budget")
+        invariant(side in (BUY, SELL), f"unknown side {side!r}")
+        invariant(tif in (GTC, IOC, FOK), f"unknown time in force {tif!r}")
+        invariant(False, f"malformed order {order!r}")
+
     def _submit_market(self, order: Incoming) -> list:
         order_id, user_id, side, _, lots, _, post_only, budget = order
+        self._check_new_id(order_id)
         invariant(lots is None or lots > 0, f"qty_lots must be positive: {lots}")
         if post_only:
             return [_new(Done, (order_id, REJECTED, lots or 0, POST_ONLY, 0))]
@@ -101,7 +132,7 @@ class OrderBook(BookState):
         """Trade ``lots`` against ``heap``'s side while it crosses ``limit_key``; return lots left.
 
         Stops early, leaving the crossing level in place, at a resting order of ``user_id``."""
-        levels, totals, index = self._levels, self._totals, self._index
+        levels, totals, all_lots, users, keys = self._levels, self._totals, self._lots, self._users, self._keys
         sign = 1 if side == BUY else -1
         append = facts.append
         while heap:
@@ -113,53 +144,58 @@ class OrderBook(BookState):
             total = totals[key]
             self_trade = False
             while queue:
-                entry = queue[0]
-                maker_lots = entry[0]
-                if not maker_lots:
-                    queue.popleft()
-                    self._dead -= 1
+                maker_id = queue[0]
+                maker_lots = all_lots.get(maker_id)
+                if maker_lots is None:
+                    self._stale.remove(queue.popleft())
                     continue
-                if entry[2] == user_id:
+                maker_user = users[maker_id]
+                if maker_user == user_id:
                     self_trade = True
                     break
                 if maker_lots <= lots:
                     queue.popleft()
-                    maker_id = entry[1]
-                    del index[maker_id]
+                    del all_lots[maker_id], users[maker_id], keys[maker_id]
                     lots -= maker_lots
                     total -= maker_lots
-                    append(_new(Fill, (order_id, maker_id, user_id, entry[2], side, price, maker_lots, 0,
+                    append(_new(Fill, (order_id, maker_id, user_id, maker_user, side, price, maker_lots, 0,
                                        limit_price)))
                     if not lots:
                         break
                 else:
                     maker_lots -= lots
-                    entry[0] = maker_lots
+                    all_lots[maker_id] = maker_lots
                     total -= lots
-                    append(_new(Fill, (order_id, entry[1], user_id, entry[2], side, price, lots, maker_lots,
+                    append(_new(Fill, (order_id, maker_id, user_id, maker_user, side, price, lots, maker_lots,
                                        limit_price)))
                     lots = 0
                     break
             if total:
                 totals[key] = total
             else:
-                self._drop_level(key)
+                # The level is empty: forget it (ids left in it are stale) and keep the heap top live.
+                del levels[key], totals[key]
+                if queue:
+                    self._stale.difference_update(queue)
+                heappop(heap)
+                while heap and heap[0] not in levels:
+                    heappop(heap)
             if self_trade or not lots:
                 break
         return lots
 
     def _fillable_lots(self, heap: list[int], limit_key: int, user_id: int, lots: int) -> int:
         """Crossing lots ahead of the user's first own resting order, counted up to ``lots`` (FOK)."""
-        levels = self._levels
+        levels, all_lots, users = self._levels, self._lots, self._users
         side_is_bids = heap is self._bid_heap
         found = 0
         for key in sorted(k for k in levels if (k < 0) == side_is_bids and k <= limit_key):
-            for entry in levels[key]:
-                if not entry[0]:
+            for maker_id in levels[key]:
+                if maker_id not in all_lots:
                     continue
-                if entry[2] == user_id:
+                if users[maker_id] == user_id:
                     return found
-                found += entry[0]
+                found += all_lots[maker_id]
                 if found >= lots:
                     return found
         return found
@@ -170,7 +206,8 @@ class OrderBook(BookState):
         By budget only: completed once the rest cannot buy one lot at the next price (the dust is
         ``unspent_budget``), cancelled if the book runs out first. With ``lots`` too: completed when
         filled, cancelled when the budget or the book runs out first."""
-        levels, totals, index, heap = self._levels, self._totals, self._index, self._ask_heap
+        levels, totals, heap = self._levels, self._totals, self._ask_heap
+        all_lots, users, keys = self._lots, self._users, self._keys
         facts: list = []
         append = facts.append
         remaining = lots
@@ -192,13 +229,13 @@ class OrderBook(BookState):
                 if budget < price:
                     reason = FILLED if remaining is None else MARKET_BUDGET
                     break
-                entry = queue[0]
-                maker_lots = entry[0]
-                if not maker_lots:
-                    queue.popleft()
-                    self._dead -= 1
+                maker_id = queue[0]
+                maker_lots = all_lots.get(maker_id)
+                if maker_lots is None:
+                    self._stale.remove(queue.popleft())
                     continue
-                if entry[2] == user_id:
+                maker_user = users[maker_id]
+                if maker_user == user_id:
                     reason = SELF_TRADE
                     break
                 take = min(maker_lots, budget // price)
@@ -209,11 +246,11 @@ class OrderBook(BookState):
                 total -= take
                 maker_lots -= take
                 if maker_lots:
-                    entry[0] = maker_lots
+                    all_lots[maker_id] = maker_lots
                 else:
                     queue.popleft()
-                    del index[entry[1]]
-                append(_new(Fill, (order_id, entry[1], user_id, entry[2], BUY, price, take, maker_lots, None)))
+                    del all_lots[maker_id], users[maker_id], keys[maker_id]
+                append(_new(Fill, (order_id, maker_id, user_id, maker_user, BUY, price, take, maker_lots, None)))
             if total:
                 totals[price] = total
             else:

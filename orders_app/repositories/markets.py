@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.orm import Session
 
-from orders_app.models import Asset, Market, MarketSequence
+from orders_app.models import Asset, Market, MarketSequence, MarketState
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,16 @@ def next_seq(session: Session, market_id: int) -> int:
     if result.rowcount != 1:
         raise LookupError(f"market {market_id} has no sequence row")
     return int(result.lastrowid)
+
+
+def add(session: Session, *, symbol: str, quote_asset: str, base_scale: int, price_step: Decimal,
+        quantity_step: Decimal, min_quantity: Decimal, max_price: Decimal, max_quantity: Decimal) -> int:
+    """A new market (and its base asset if new), with both sequence rows."""
+    session.execute(mysql_insert(Asset).values(symbol=symbol, scale=base_scale).prefix_with("IGNORE"))
+    market_id = int(session.execute(insert(Market).values(
+        symbol=symbol, quote_asset=quote_asset, price_step=price_step, quantity_step=quantity_step,
+        min_quantity=min_quantity, max_price=max_price, max_quantity=max_quantity, enabled=True,
+    )).inserted_primary_key[0])
+    session.execute(insert(MarketSequence).values(market_id=market_id, last_seq=0))
+    session.execute(insert(MarketState).values(market_id=market_id, last_seq=0))
+    return market_id

@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy.orm import sessionmaker
@@ -21,14 +23,47 @@ class ServiceContext:
     session_factory: sessionmaker
     markets: dict[str, MarketSpec]
     asset_scales: dict[str, int]
+    _reloaded_at: float = field(default=0.0, repr=False)
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    MARKETS_RELOAD_INTERVAL_S = 1.0
+
+    def reload_markets(self, force: bool = False) -> bool:
+        """Re-read markets and assets (a market added while running); at most once a second.
+        Returns True when it read them."""
+        from orders_app.repositories.markets import load_asset_scales, load_markets
+        with self._reload_lock:
+            if not force and time.monotonic() - self._reloaded_at < self.MARKETS_RELOAD_INTERVAL_S:
+                return False
+            with self.uow() as uow:
+                markets, scales = load_markets(uow.session), load_asset_scales(uow.session)
+            self.markets, self.asset_scales = markets, scales
+            self._reloaded_at = time.monotonic()
+            return True
+
+    def market(self, symbol: str) -> MarketSpec | None:
+        """The market of `symbol`; an unknown symbol triggers one (rate-limited) reload."""
+        spec = self.markets.get(symbol)
+        if spec is None and self.reload_markets():
+            spec = self.markets.get(symbol)
+        return spec
+
+    def asset_scale(self, asset: str) -> int | None:
+        scale = self.asset_scales.get(asset)
+        if scale is None and self.reload_markets():
+            scale = self.asset_scales.get(asset)
+        return scale
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
 
     def symbol_for(self, market_id: int) -> str:
-        for market in self.markets.values():
-            if market.id == market_id:
-                return market.symbol
+        for attempt in range(2):
+            for market in self.markets.values():
+                if market.id == market_id:
+                    return market.symbol
+            if attempt == 0:
+                self.reload_markets(force=True)
         raise LookupError(f"market {market_id} is not configured")
 
     def market_by_id(self, market_id: int) -> MarketSpec:

@@ -46,7 +46,7 @@ def rotate_api_key(user_id: int, ctx: ServiceContext) -> str:
 
 
 def parse_asset_amount(asset: str, raw: object, ctx: ServiceContext, field: str = "amount") -> Decimal:
-    scale = ctx.asset_scales.get(asset)
+    scale = ctx.asset_scale(asset)
     if scale is None:
         raise UnknownSymbol(f"Unknown asset {asset!r}.", "currency_symbol")
     try:

@@ -53,7 +53,7 @@ def _amount(raw, field: str, **limits) -> Decimal:
 
 def check_order(command: PlaceOrder, ctx: ServiceContext) -> CheckedOrder:
     """Market-specific rules: steps, bounds, and which fields each order type takes."""
-    market = ctx.markets.get(command.symbol)
+    market = ctx.market(command.symbol)
     if market is None:
         raise UnknownSymbol(f"Unknown currency_symbol {command.symbol!r}; markets: "
                             f"{', '.join(sorted(ctx.markets))}.", "currency_symbol")

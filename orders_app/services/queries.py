@@ -1,7 +1,7 @@
 """Read-only use cases: one order, a filtered page of orders, a user's balances."""
 from __future__ import annotations
 
-from orders_app.errors import Forbidden, NotFound, UnknownSymbol, ValidationFailed
+from orders_app.errors import Forbidden, NotFound, UnknownSymbol
 from orders_app.messages import OrderQuery, Principal
 from orders_app.repositories import accounts, orders, users
 from orders_app.services import ServiceContext
@@ -29,7 +29,7 @@ def list_orders(query: OrderQuery, principal: Principal, ctx: ServiceContext) ->
         user_id = principal.user_id
     market_id = None
     if query.symbol is not None:
-        market = ctx.markets.get(query.symbol)
+        market = ctx.market(query.symbol)
         if market is None:
             raise UnknownSymbol(f"Unknown currency_symbol {query.symbol!r}.", "currency_symbol")
         market_id = market.id
@@ -41,7 +41,7 @@ def list_orders(query: OrderQuery, principal: Principal, ctx: ServiceContext) ->
 
 def balances(user_id: int, symbol: str | None, principal: Principal, ctx: ServiceContext) -> list[dict]:
     _check_acting_for(principal, user_id)
-    if symbol is not None and symbol not in ctx.asset_scales:
+    if symbol is not None and ctx.asset_scale(symbol) is None:
         raise UnknownSymbol(f"Unknown symbol {symbol!r}.", "symbol")
     with ctx.uow() as uow:
         if principal.is_admin and not users.exists(uow.session, user_id):

@@ -1,0 +1,38 @@
+"""Listing markets and adding one while the system runs (API and workers pick it up within a second)."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from orders_app.errors import ValidationFailed
+from orders_app.repositories import markets
+from orders_app.services import ServiceContext
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,16}$")
+DEFAULT_STEPS = {"price_step": Decimal("0.000001"), "quantity_step": Decimal("0.00000001"),
+                 "min_quantity": Decimal("0.00000001"), "max_price": Decimal("1000000000"),
+                 "max_quantity": Decimal("1000000000")}
+BASE_SCALE = 8
+
+
+def add_market(symbol: str, ctx: ServiceContext, **steps: Decimal) -> int:
+    """Add `symbol` quoted in the configured quote asset, with SPEC's default steps unless given.
+    The quantity step must be at least the base asset's 8-decimal scale, and price x quantity steps must
+    fit the quote asset's scale, so every trade's quote amount stays exact."""
+    if not SYMBOL_PATTERN.match(symbol):
+        raise ValidationFailed("symbol must be 2-16 characters A-Z 0-9.", "symbol")
+    values = DEFAULT_STEPS | steps
+    quote = ctx.settings.quote_currency
+    quote_scale = ctx.asset_scale(quote)
+    if -values["quantity_step"].normalize().as_tuple().exponent > BASE_SCALE:
+        raise ValidationFailed(f"quantity_step must have at most {BASE_SCALE} decimals.", "quantity_step")
+    unit = (values["price_step"] * values["quantity_step"]).normalize()
+    if quote_scale is None or -unit.as_tuple().exponent > quote_scale:
+        raise ValidationFailed("price_step x quantity_step must fit the quote asset's scale.", "price_step")
+    with ctx.uow() as uow:
+        if symbol in markets.load_markets(uow.session) or symbol == quote:
+            raise ValidationFailed(f"Market {symbol} already exists.", "symbol")
+        market_id = markets.add(uow.session, symbol=symbol, quote_asset=quote, base_scale=BASE_SCALE, **values)
+        uow.commit()
+    ctx.reload_markets(force=True)
+    return market_id

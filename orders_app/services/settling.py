@@ -1,0 +1,330 @@
+"""Matching and settling a market's commands: the book decides in memory, one transaction records it all.
+
+`settle_commands(runtime, commands, ctx)`:
+1. locks `market_state` (FOR UPDATE): while held no other worker settles this market. If its `last_seq`
+   is not what this worker's book reflects (first use, another worker moved on, a failed batch), the
+   book is rebuilt from the database first — the database decides, never the in-memory copy;
+2. keeps only commands above `last_seq` (a duplicate or replayed Kafka record changes nothing) and reads
+   any missing ones from the outbox, so commands apply contiguously, in sequence;
+3. matches them through the pure engine and turns the facts into trades, order states, the four balance
+   moves per trade, buyers' price-improvement releases, releases of final orders' holds, ledger rows and
+   `trade-events` outbox rows; checks invariants; sets `last_seq`; commits.
+On any failure the book is dropped, so the next batch rebuilds it from the committed state.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from orders_app import money
+from orders_app.errors import invariant
+from orders_app.matching import Done, Fill, Incoming, OrderBook, Rested
+from orders_app.messaging.codec import MalformedMessage, decode_market_event
+from orders_app.models import Order
+from orders_app.repositories import settlement
+from orders_app.repositories.markets import MarketSpec
+from orders_app.services import ServiceContext, utc_now
+from orders_app.services.events import PendingPublish
+from orders_app.services.views import iso_utc
+
+ZERO = Decimal(0)
+BOOK_CHECK_ORDERS_MAX = 10_000  # full book invariant check after each batch up to this size (O(n))
+
+
+@dataclass(frozen=True)
+class MarketCommand:
+    seq: int
+    event_type: str  # order_placed | cancel_requested
+    order_id: int
+    request_id: str | None = None
+
+
+@dataclass
+class MarketRuntime:
+    """A market's in-memory book and the sequence it reflects; `book is None` means "rebuild first"."""
+    spec: MarketSpec
+    book: OrderBook | None = None
+    applied_seq: int = 0
+
+
+@dataclass(frozen=True)
+class SettledBatch:
+    applied_seq: int
+    commands: int
+    trades: int
+    to_publish: tuple[PendingPublish, ...] = ()
+
+
+@dataclass
+class OrderChange:
+    """What one batch did to one order."""
+    filled_lots: int = 0
+    paid: Decimal = ZERO  # sum of price x quantity over its trades
+    hold_used: Decimal = ZERO  # taken from its hold by its trades (paid + price improvement, or quantity)
+    status: str | None = None  # None: unchanged unless it traded
+    reason: str | None = None
+    final: bool = False
+    unspent_budget: int | None = None
+
+
+def command_from_outbox_payload(payload: str | bytes) -> MarketCommand:
+    event = decode_market_event(payload if isinstance(payload, bytes) else payload.encode())
+    return MarketCommand(event.seq, event.event_type, event.order_id, event.request_id)
+
+
+def rebuild_book(runtime: MarketRuntime, session, applied_seq: int) -> None:
+    """The book as the database has it at `applied_seq`: open limit orders in time priority."""
+    spec, book = runtime.spec, OrderBook()
+    for row in settlement.resting_orders(session, spec.id, applied_seq):
+        book.add_resting(row.id, row.user_id, row.side, money.to_units(row.price, spec.price_step),
+                         money.to_units(row.quantity - row.filled_quantity, spec.quantity_step))
+    book.check_invariants()
+    runtime.book, runtime.applied_seq = book, applied_seq
+
+
+SETTLE_COMMANDS_MAX = 2000  # commands settled in one transaction
+
+
+def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[MarketCommand],
+                       up_to_seq: int) -> list[MarketCommand]:
+    top = min(max([up_to_seq, *(c.seq for c in commands)]), last_seq + SETTLE_COMMANDS_MAX)
+    fresh = {c.seq: c for c in commands if last_seq < c.seq <= top}
+    if top <= last_seq:
+        return []
+    if len(fresh) != top - last_seq:  # a gap: the database has every committed command
+        fresh = {}
+        for row in settlement.commands_between(session, spec.id, last_seq + 1, top):
+            try:
+                fresh[row.seq] = command_from_outbox_payload(row.payload)
+            except MalformedMessage as error:
+                raise RuntimeError(f"outbox row {row.id} is unreadable: {error}") from error
+    ordered = [fresh[seq] for seq in sorted(fresh)]
+    for offset, command in enumerate(ordered):
+        invariant(command.seq == last_seq + 1 + offset,
+                  f"{spec.symbol}: command {command.seq} breaks the sequence after {last_seq}")
+    return ordered
+
+
+def _incoming(order: Order, spec: MarketSpec) -> Incoming:
+    price_ticks = None if order.price is None else money.to_units(order.price, spec.price_step)
+    lots = None if order.quantity is None else money.to_units(order.quantity - order.filled_quantity,
+                                                               spec.quantity_step)
+    budget = None
+    if order.type == "market" and order.side == "buy":
+        budget = money.to_units(order.locked_amount, spec.price_step * spec.quantity_step)
+    return Incoming(order.id, order.user_id, order.side, price_ticks, lots, order.time_in_force,
+                    bool(order.post_only), budget)
+
+
+class _Settlement:
+    """Accumulates one batch's consequences, then writes them."""
+
+    def __init__(self, ctx: ServiceContext, spec: MarketSpec):
+        self.spec, self.ctx = spec, ctx
+        self.changes: dict[int, OrderChange] = {}
+        self.trades: list[dict] = []
+        self.trade_ledger: list[list[tuple]] = []  # per trade: (user, asset, d_available, d_locked, reason, order)
+        self.deltas: dict[tuple[int, str], list[Decimal]] = {}
+        self.ledger: list[dict] = []
+        self.now = utc_now()
+
+    def change(self, order_id: int) -> OrderChange:
+        change = self.changes.get(order_id)
+        if change is None:
+            change = self.changes[order_id] = OrderChange()
+        return change
+
+    def move(self, user_id: int, asset: str, d_available: Decimal, d_locked: Decimal) -> None:
+        delta = self.deltas.get((user_id, asset))
+        if delta is None:
+            delta = self.deltas[(user_id, asset)] = [ZERO, ZERO]
+        delta[0] = money.add(delta[0], d_available)
+        delta[1] = money.add(delta[1], d_locked)
+
+    def journal(self, entries: list[tuple], trade_index: int | None) -> None:
+        for user_id, asset, d_available, d_locked, reason, order_id in entries:
+            self.move(user_id, asset, d_available, d_locked)
+            self.ledger.append({"user_id": user_id, "asset": asset, "delta_available": d_available,
+                                "delta_locked": d_locked, "reason": reason, "order_id": order_id,
+                                "trade_id": trade_index, "created_at": self.now})
+
+    def on_fill(self, fill: Fill, seq: int, match_index: int) -> None:
+        spec = self.spec
+        price = money.from_units(fill.price_ticks, spec.price_step)
+        quantity = money.from_units(fill.qty_lots, spec.quantity_step)
+        cost = money.multiply(price, quantity)
+        if fill.taker_side == "buy":
+            buy_id, sell_id = fill.taker_order_id, fill.maker_order_id
+            buyer, seller = fill.taker_user_id, fill.maker_user_id
+            limit_ticks = fill.taker_limit_ticks
+        else:
+            buy_id, sell_id = fill.maker_order_id, fill.taker_order_id
+            buyer, seller = fill.maker_user_id, fill.taker_user_id
+            limit_ticks = fill.price_ticks  # a resting buy trades at its own limit
+        improvement = ZERO
+        if limit_ticks is not None and limit_ticks != fill.price_ticks:
+            improvement = money.multiply(money.from_units(limit_ticks - fill.price_ticks, spec.price_step), quantity)
+        quote, base = spec.quote_asset, spec.symbol
+        buy_change, sell_change = self.change(buy_id), self.change(sell_id)
+        for change in (buy_change, sell_change):
+            change.filled_lots += fill.qty_lots
+            change.paid = money.add(change.paid, cost)
+        buy_change.hold_used = money.add(buy_change.hold_used, money.add(cost, improvement))
+        sell_change.hold_used = money.add(sell_change.hold_used, quantity)
+        entries = [(buyer, quote, ZERO, -cost, "trade_buy", buy_id),
+                   (buyer, base, quantity, ZERO, "trade_buy", buy_id),
+                   (seller, base, ZERO, -quantity, "trade_sell", sell_id),
+                   (seller, quote, cost, ZERO, "trade_sell", sell_id)]
+        if improvement:
+            entries.append((buyer, quote, improvement, -improvement, "price_improvement", buy_id))
+        self.trade_ledger.append(entries)
+        self.trades.append({
+            "market_id": spec.id, "price": price, "quantity": quantity, "buy_order_id": buy_id,
+            "sell_order_id": sell_id, "buyer_user_id": buyer, "seller_user_id": seller,
+            "taker_side": fill.taker_side, "seq": seq, "match_index": match_index, "created_at": self.now})
+        if fill.maker_remaining_lots == 0:
+            maker = self.change(fill.maker_order_id)
+            maker.status, maker.reason, maker.final = "completed", "filled", True
+
+    def on_terminal(self, fact) -> None:
+        change = self.change(fact.order_id)
+        if isinstance(fact, Rested):
+            change.status, change.final = "rested", False
+        else:
+            change.status, change.reason, change.final = fact.status, fact.reason, True
+            change.unspent_budget = fact.unspent_budget
+
+    def order_rows(self, orders: dict[int, Order]) -> list[dict]:
+        """New order states; journals the release of every hold that became final."""
+        spec, rows = self.spec, []
+        quote_unit = spec.price_step * spec.quantity_step
+        for order_id in sorted(self.changes):
+            change, order = self.changes[order_id], orders[order_id]
+            filled = money.add(order.filled_quantity, money.from_units(change.filled_lots, spec.quantity_step))
+            locked = money.subtract(order.locked_amount, change.hold_used)
+            invariant(locked >= 0, f"order {order_id}: trades used more than its hold")
+            if order.quantity is not None:
+                invariant(filled <= order.quantity, f"order {order_id}: filled {filled} > quantity")
+            status, reason = order.status, order.status_reason
+            if change.final:
+                status, reason = change.status, change.reason
+                if status == "completed" and order.quantity is not None and filled != order.quantity:
+                    status, reason = "partially_filled", None  # not all of it was in the book (merge)
+            elif change.status == "rested" or change.filled_lots:
+                status = "partially_filled" if filled > 0 else "pending"
+            if status in ("completed", "cancelled", "rejected"):
+                if change.unspent_budget is not None and order.type == "market" and order.side == "buy":
+                    invariant(locked == money.multiply(Decimal(change.unspent_budget), quote_unit),
+                              f"order {order_id}: unspent budget disagrees with the remaining hold")
+                if locked:
+                    asset = spec.quote_asset if order.side == "buy" else spec.symbol
+                    self.journal([(order.user_id, asset, locked, -locked, "order_release", order_id)], None)
+                    locked = ZERO
+            else:
+                expected = (money.subtract(order.quantity, filled) if order.side == "sell"
+                            else money.multiply(order.price, money.subtract(order.quantity, filled)))
+                invariant(locked == expected, f"order {order_id}: open hold {locked} != {expected}")
+            rows.append({column.name: getattr(order, column.key) for column in Order.__table__.columns}
+                        | {"filled_quantity": filled, "filled_quote": money.add(order.filled_quote, change.paid),
+                           "locked_amount": locked, "status": status, "status_reason": reason,
+                           "updated_at": self.now})
+        return rows
+
+
+def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: ServiceContext,
+                    up_to_seq: int = 0) -> SettledBatch:
+    """Apply `commands` (from Kafka; any order, duplicates welcome) and every committed command up to
+    `up_to_seq` (a catch-up from the database), at most SETTLE_COMMANDS_MAX, in one transaction."""
+    spec = runtime.spec
+    with ctx.uow() as uow:
+        session = uow.session
+        last_seq = settlement.lock_market_state(session, spec.id)
+        if runtime.book is None or runtime.applied_seq != last_seq:
+            rebuild_book(runtime, session, last_seq)
+        to_apply = _commands_to_apply(session, spec, last_seq, commands, up_to_seq)
+        if not to_apply:
+            return SettledBatch(last_seq, 0, 0)
+        book = runtime.book
+        try:
+            orders = settlement.lock_orders(session, {c.order_id for c in to_apply})
+            batch = _Settlement(ctx, spec)
+            for command in to_apply:
+                order = orders.get(command.order_id)
+                invariant(order is not None and order.market_id == spec.id,
+                          f"{spec.symbol} command {command.seq}: order {command.order_id} not in this market")
+                if command.event_type == "order_placed":
+                    facts = book.submit(_incoming(order, spec))
+                    match_index = 0
+                    for fact in facts:
+                        if isinstance(fact, Fill):
+                            batch.on_fill(fact, command.seq, match_index)
+                            match_index += 1
+                        else:
+                            batch.on_terminal(fact)
+                elif command.event_type == "cancel_requested":
+                    done = book.cancel(command.order_id)
+                    if done is not None:
+                        batch.on_terminal(done)
+                else:
+                    raise RuntimeError(f"unknown market command {command.event_type!r}")
+            makers = {oid for oid in batch.changes if oid not in orders}
+            orders.update(settlement.lock_orders(session, makers))
+            order_rows = batch.order_rows(orders)
+            trade_ids = settlement.insert_trades(session, batch.trades)
+            for trade_id, entries in zip(trade_ids, batch.trade_ledger):
+                batch.journal(entries, trade_id)
+            _check_conservation(batch)
+            settlement.write_orders(session, order_rows)
+            settlement.write_accounts(session, _new_balances(session, batch.deltas))
+            settlement.insert_ledger(session, batch.ledger)
+            to_publish = _trade_events(session, ctx, spec, batch.trades, trade_ids)
+            new_seq = to_apply[-1].seq
+            settlement.set_applied_seq(session, spec.id, new_seq)
+            if len(book) <= BOOK_CHECK_ORDERS_MAX:
+                book.check_invariants()
+            uow.commit()
+        except BaseException:
+            runtime.book = None  # the in-memory book may be ahead of the database: rebuild next time
+            raise
+        runtime.applied_seq = new_seq
+        return SettledBatch(new_seq, len(to_apply), len(trade_ids), tuple(to_publish))
+
+
+def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]):
+    """Lock the touched accounts (sorted) and compute their new balances; none may go negative."""
+    current = settlement.lock_accounts(session, [key for key, (da, dl) in deltas.items() if da or dl])
+    balances = {}
+    for key, (d_available, d_locked) in deltas.items():
+        if not d_available and not d_locked:
+            continue
+        available, locked = current.get(key, (ZERO, ZERO))
+        available, locked = money.add(available, d_available), money.add(locked, d_locked)
+        invariant(available >= 0 and locked >= 0, f"account {key} would go negative: {available}, {locked}")
+        balances[key] = (available, locked)
+    return balances
+
+
+def _check_conservation(batch: _Settlement) -> None:
+    """Within a batch, money only moves between users and between available and locked."""
+    per_asset: dict[str, Decimal] = {}
+    for (_, asset), (d_available, d_locked) in batch.deltas.items():
+        per_asset[asset] = money.add(per_asset.get(asset, ZERO), money.add(d_available, d_locked))
+    invariant(all(total == 0 for total in per_asset.values()), f"batch does not conserve assets: {per_asset}")
+
+
+def _trade_events(session, ctx: ServiceContext, spec: MarketSpec, trades: list[dict], trade_ids: list[int]):
+    topic = ctx.settings.trade_events_topic
+    rows = []
+    for trade_id, trade in zip(trade_ids, trades):
+        payload = json.dumps({
+            "type": "trade", "version": 1, "id": trade_id, "currency_symbol": spec.symbol,
+            "price": money.format_amount(trade["price"]), "quantity": money.format_amount(trade["quantity"]),
+            "buy_order_id": trade["buy_order_id"], "sell_order_id": trade["sell_order_id"],
+            "taker_side": trade["taker_side"], "seq": trade["seq"], "timestamp": iso_utc(trade["created_at"]),
+        }, separators=(",", ":"), sort_keys=True)
+        rows.append({"topic": topic, "message_key": spec.symbol, "market_id": None, "seq": None,
+                     "event_type": "trade", "payload": payload, "created_at": trade["created_at"]})
+    ids = settlement.insert_outbox(session, rows)
+    return [PendingPublish(outbox_id, topic, spec.symbol, row["payload"].encode())
+            for outbox_id, row in zip(ids, rows)]
