@@ -1,0 +1,275 @@
+"""Orders through the API are matched by a real `python consumer.py` and settled to the last decimal.
+
+Each test trades in a market of its own (added at run time), so books never interfere. After every test
+the whole database reconciles: per asset, balances = deposits − withdrawals; ledger, holds and fills agree.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sqlalchemy import select
+
+from orders_app.models import MarketSequence, MarketState
+from orders_app.reconcile import reconcile
+from orders_app.services.markets import add_market
+from tests.processes import WorkerProcess
+
+pytestmark = pytest.mark.slow
+SETTLE_TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="module")
+def worker(stack_env):
+    process = WorkerProcess("worker-e2e", KAFKA_MAX_POLL_INTERVAL_MS="3000")
+    yield process
+    assert process.stop() == 0
+
+
+@pytest.fixture()
+def ctx(app):
+    return app.extensions["orders_service_context"]
+
+
+def wait_settled(ctx, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Until the worker applied every command the API accepted, in every market."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with ctx.uow() as uow:
+            accepted = dict(uow.session.execute(select(MarketSequence.market_id, MarketSequence.last_seq)).all())
+            applied = dict(uow.session.execute(select(MarketState.market_id, MarketState.last_seq)).all())
+        if accepted == applied:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not settled after {timeout_s}s: accepted {accepted}, applied {applied}")
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def market(worker, ctx):
+    symbol = "T" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, ctx)
+    yield symbol
+    wait_settled(ctx)
+    with ctx.uow() as uow:
+        report = reconcile(uow.session)
+    assert report.ok, report.render()
+
+
+class Book:
+    """A market seen through the API."""
+
+    def __init__(self, client, ctx, symbol):
+        self.client, self.ctx, self.symbol = client, ctx, symbol
+
+    def place(self, user, **body):
+        response = user.place(currency_symbol=self.symbol, **body)
+        assert response.status_code == 201, response.json
+        return response.json["order"]["id"]
+
+    def settle(self):
+        wait_settled(self.ctx)
+
+    def order(self, user, order_id):
+        return self.client.get(f"/api/orders/{order_id}", headers=user.headers).json["order"]
+
+    def trades(self):
+        return self.client.get("/api/trades", query_string={"currency_symbol": self.symbol}).json["trades"]
+
+    def depth(self):
+        book = self.client.get(f"/api/orderbook/{self.symbol}").json
+        return ([(level["price"], level["quantity"]) for level in book["bids"]],
+                [(level["price"], level["quantity"]) for level in book["asks"]])
+
+
+@pytest.fixture()
+def book(client, ctx, market):
+    return Book(client, ctx, market)
+
+
+def balances(user, asset):
+    entry = user.balances().get(asset, {"available": "0", "locked": "0", "balance": "0"})
+    return entry["balance"], entry["available"], entry["locked"]
+
+
+def test_buy_crossing_a_resting_sell_trades_at_the_makers_price(book, make_user):
+    seller = make_user("seller", **{book.symbol: "2"})
+    buyer = make_user("buyer", USD="1000")
+    sell_id = book.place(seller, order_type="sell", price="100.5", quantity="1.5")
+    book.settle()
+    buy_id = book.place(buyer, order_type="buy", price="101", quantity="1")
+    book.settle()
+    assert balances(buyer, "USD") == ("899.5", "899.5", "0")  # paid 100.5, the 0.5 improvement released
+    assert balances(buyer, book.symbol) == ("1", "1", "0")
+    assert balances(seller, book.symbol) == ("1", "0.5", "0.5")
+    assert balances(seller, "USD") == ("100.5", "100.5", "0")
+    buy, sell = book.order(buyer, buy_id), book.order(seller, sell_id)
+    assert (buy["status"], buy["filled_quantity"], buy["remaining_quantity"]) == ("completed", "1", "0")
+    assert (sell["status"], sell["filled_quantity"], sell["remaining_quantity"]) == ("partially_filled", "1", "0.5")
+    assert sell["sell_quantity"] == sell["filled_quantity"]
+    [trade] = book.trades()
+    assert (trade["price"], trade["quantity"], trade["taker_side"]) == ("100.5", "1", "buy")
+    assert (trade["buy_order_id"], trade["sell_order_id"]) == (buy_id, sell_id)
+    assert book.depth() == ([], [("100.5", "0.5")])
+
+
+def test_price_time_priority_better_price_first_then_earlier(book, make_user):
+    makers = [make_user("maker", **{book.symbol: "1"}) for _ in range(3)]
+    taker = make_user("taker", USD="1000")
+    late_cheap = None
+    first = book.place(makers[0], order_type="sell", price="10", quantity="1")
+    second = book.place(makers[1], order_type="sell", price="10", quantity="1")
+    late_cheap = book.place(makers[2], order_type="sell", price="9.5", quantity="1")
+    book.settle()
+    book.place(taker, order_type="buy", price="10", quantity="2.5")
+    book.settle()
+    trades = list(reversed(book.trades()))
+    assert [(t["sell_order_id"], t["price"], t["quantity"]) for t in trades] == [
+        (late_cheap, "9.5", "1"), (first, "10", "1"), (second, "10", "0.5")]
+    assert book.order(makers[1], second)["status"] == "partially_filled"
+    assert balances(taker, "USD") == ("975.5", "975.5", "0")
+
+
+def test_ioc_fills_what_it_can_and_cancels_the_rest(book, make_user):
+    seller, buyer = make_user("s", **{book.symbol: "1"}), make_user("b", USD="100")
+    book.place(seller, order_type="sell", price="10", quantity="0.4")
+    book.settle()
+    ioc = book.place(buyer, order_type="buy", price="10", quantity="1", time_in_force="IOC")
+    book.settle()
+    order = book.order(buyer, ioc)
+    assert (order["status"], order["filled_quantity"]) == ("cancelled", "0.4")
+    assert balances(buyer, "USD") == ("96", "96", "0")
+    assert book.depth() == ([], [])
+
+
+def test_fok_that_cannot_fill_fully_is_rejected_without_any_trade(book, make_user):
+    seller, buyer = make_user("s", **{book.symbol: "1"}), make_user("b", USD="100")
+    book.place(seller, order_type="sell", price="10", quantity="0.4")
+    book.settle()
+    fok = book.place(buyer, order_type="buy", price="10", quantity="1", time_in_force="FOK")
+    book.settle()
+    assert book.order(buyer, fok)["status"] == "rejected"
+    assert book.trades() == [] and balances(buyer, "USD") == ("100", "100", "0")
+    filled = book.place(buyer, order_type="buy", price="10", quantity="0.4", time_in_force="FOK")
+    book.settle()
+    assert book.order(buyer, filled)["status"] == "completed"
+
+
+def test_post_only_that_would_take_is_rejected_and_otherwise_rests(book, make_user):
+    seller, buyer = make_user("s", **{book.symbol: "1"}), make_user("b", USD="100")
+    book.place(seller, order_type="sell", price="10", quantity="1")
+    book.settle()
+    taking = book.place(buyer, order_type="buy", price="10", quantity="1", post_only=True)
+    resting = book.place(buyer, order_type="buy", price="9.99", quantity="1", post_only=True)
+    book.settle()
+    assert book.order(buyer, taking)["status"] == "rejected"
+    assert book.order(buyer, resting)["status"] == "pending"
+    assert balances(buyer, "USD") == ("100", "90.01", "9.99")
+
+
+def test_self_trade_prevention_cancels_the_incoming_rest_and_keeps_the_resting_order(book, make_user):
+    trader = make_user("t", USD="100", **{book.symbol: "1"})
+    other = make_user("o", **{book.symbol: "1"})
+    cheaper = book.place(other, order_type="sell", price="9", quantity="0.5")
+    own = book.place(trader, order_type="sell", price="10", quantity="1")
+    book.settle()
+    incoming = book.place(trader, order_type="buy", price="10", quantity="1")
+    book.settle()
+    order = book.order(trader, incoming)
+    assert (order["status"], order["filled_quantity"]) == ("cancelled", "0.5")
+    assert book.order(other, cheaper)["status"] == "completed"
+    assert book.order(trader, own)["status"] == "pending"
+    assert balances(trader, "USD") == ("95.5", "95.5", "0")
+
+
+def test_market_buy_by_quote_buys_whole_lots_level_by_level_and_releases_the_dust(book, make_user):
+    seller, buyer = make_user("s", **{book.symbol: "3"}), make_user("b", USD="100")
+    book.place(seller, order_type="sell", price="3", quantity="1")
+    book.place(seller, order_type="sell", price="7", quantity="2")
+    book.settle()
+    market = book.place(buyer, order_type="buy", type="market", quote_quantity="10.00000001")
+    book.settle()
+    order = book.order(buyer, market)
+    # 1 at 3, then floor(7.00000001 / 7, lots) = 1.00000000 at 7: spent 10, dust 0.00000001 released
+    assert (order["status"], order["filled_quantity"]) == ("completed", "2")
+    assert balances(buyer, "USD") == ("90", "90", "0")
+    assert balances(buyer, book.symbol) == ("2", "2", "0")
+
+
+def test_market_orders_without_liquidity_are_cancelled_with_the_hold_released(book, make_user):
+    trader = make_user("t", USD="50", **{book.symbol: "1"})
+    sell = book.place(trader, order_type="sell", type="market", quantity="0.5")
+    buy = book.place(trader, order_type="buy", type="market", quote_quantity="20")
+    book.settle()
+    assert book.order(trader, sell)["status"] == "cancelled" and book.order(trader, buy)["status"] == "cancelled"
+    assert balances(trader, "USD") == ("50", "50", "0") and balances(trader, book.symbol) == ("1", "1", "0")
+
+
+def test_market_sell_fills_best_bids_first(book, make_user):
+    buyers = [make_user("b", USD="100") for _ in range(2)]
+    seller = make_user("s", **{book.symbol: "2"})
+    book.place(buyers[0], order_type="buy", price="4", quantity="1")
+    book.place(buyers[1], order_type="buy", price="5", quantity="1")
+    book.settle()
+    sell = book.place(seller, order_type="sell", type="market", quantity="1.5")
+    book.settle()
+    assert book.order(seller, sell)["status"] == "completed"
+    assert balances(seller, "USD") == ("7", "7", "0")  # 1 x 5 + 0.5 x 4
+    assert book.depth() == ([("4", "0.5")], [])
+
+
+def test_cancel_releases_the_hold_and_a_filled_order_cannot_be_cancelled(client, book, make_user):
+    buyer, seller = make_user("b", USD="100"), make_user("s", **{book.symbol: "1"})
+    resting = book.place(buyer, order_type="buy", price="10", quantity="2")
+    filled = book.place(seller, order_type="sell", price="10", quantity="1")
+    book.settle()
+    assert client.delete(f"/api/orders/{resting}", headers=buyer.headers).status_code == 202
+    book.settle()
+    order = book.order(buyer, resting)
+    assert (order["status"], order["filled_quantity"]) == ("cancelled", "1")
+    assert balances(buyer, "USD") == ("90", "90", "0")
+    response = client.delete(f"/api/orders/{filled}", headers=seller.headers)
+    assert response.status_code == 409 and response.json["error"]["code"] == "ORDER_NOT_CANCELLABLE"
+
+
+def test_many_levels_and_exact_decimals(book, make_user):
+    seller, buyer = make_user("s", **{book.symbol: "10"}), make_user("b", USD="1000000")
+    prices = [Decimal("1.000001") + Decimal(i) / 7 // Decimal("0.000001") * Decimal("0.000001") for i in range(20)]
+    for price in prices:
+        book.place(seller, order_type="sell", price=str(price), quantity="0.12345678")
+    book.settle()
+    book.place(buyer, order_type="buy", price="100", quantity="2.46913560")  # exactly 20 x 0.12345678
+    book.settle()
+    cost = sum(price * Decimal("0.12345678") for price in prices)
+    assert Decimal(balances(buyer, "USD")[0]) == Decimal(1000000) - cost
+    assert Decimal(balances(seller, "USD")[0]) == cost
+    assert len(book.trades()) == 20 and book.depth() == ([], [])
+
+
+def test_duplicate_and_replayed_order_events_change_nothing(stack_env, book, make_user):
+    seller, buyer = make_user("s", **{book.symbol: "1"}), make_user("b", USD="100")
+    book.place(seller, order_type="sell", price="10", quantity="1")
+    book.place(buyer, order_type="buy", price="10", quantity="0.5")
+    book.settle()
+    before = (balances(seller, "USD"), balances(buyer, "USD"), len(book.trades()))
+    consumer = KafkaConsumer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], group_id=None,
+                             enable_auto_commit=False, consumer_timeout_ms=2000)
+    partitions = [TopicPartition("order-events", p) for p in consumer.partitions_for_topic("order-events")]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    mine = [record for record in consumer if json.loads(record.value)["currency_symbol"] == book.symbol]
+    consumer.close()
+    assert len(mine) >= 2
+    producer = KafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    for _ in range(2):
+        for record in mine:
+            producer.send("order-events", key=record.key, value=record.value)
+    producer.flush()
+    producer.close()
+    time.sleep(2)
+    book.settle()
+    assert (balances(seller, "USD"), balances(buyer, "USD"), len(book.trades())) == before
