@@ -227,7 +227,8 @@ class Worker:
                 log.info("catching up from the database", extra={"market": symbol, "from_seq": runtime.applied_seq,
                                                                   "to_seq": target})
                 self._settle(symbol, [], up_to_seq=target)
-                self._behind_since.pop(symbol, None)
+                if self.runtimes[symbol].applied_seq >= target:
+                    self._behind_since.pop(symbol, None)
 
     # --- outbox ---------------------------------------------------------------------------------------
 

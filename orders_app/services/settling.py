@@ -83,12 +83,9 @@ def rebuild_book(runtime: MarketRuntime, session, applied_seq: int) -> None:
     runtime.book, runtime.applied_seq = book, applied_seq
 
 
-SETTLE_COMMANDS_MAX = 2000  # commands settled in one transaction
-
-
 def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[MarketCommand],
-                       up_to_seq: int) -> list[MarketCommand]:
-    top = min(max([up_to_seq, *(c.seq for c in commands)]), last_seq + SETTLE_COMMANDS_MAX)
+                       up_to_seq: int, commands_max: int) -> list[MarketCommand]:
+    top = min(max([up_to_seq, *(c.seq for c in commands)]), last_seq + commands_max)
     fresh = {c.seq: c for c in commands if last_seq < c.seq <= top}
     if top <= last_seq:
         return []
@@ -235,14 +232,15 @@ class _Settlement:
 def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: ServiceContext,
                     up_to_seq: int = 0) -> SettledBatch:
     """Apply `commands` (from Kafka; any order, duplicates welcome) and every committed command up to
-    `up_to_seq` (a catch-up from the database), at most SETTLE_COMMANDS_MAX, in one transaction."""
+    `up_to_seq` (a catch-up from the database), at most SETTLE_BATCH_COMMANDS_MAX, in one transaction."""
     spec = runtime.spec
     with ctx.uow() as uow:
         session = uow.session
         last_seq = settlement.lock_market_state(session, spec.id)
         if runtime.book is None or runtime.applied_seq != last_seq:
             rebuild_book(runtime, session, last_seq)
-        to_apply = _commands_to_apply(session, spec, last_seq, commands, up_to_seq)
+        to_apply = _commands_to_apply(session, spec, last_seq, commands, up_to_seq,
+                                      ctx.settings.settle_batch_commands_max)
         if not to_apply:
             return SettledBatch(last_seq, 0, 0)
         book = runtime.book

@@ -1,0 +1,97 @@
+"""kill -9 of the matching worker in the middle of settling, again and again: no fill lost or doubled.
+
+A backlog of orders in a market of its own is settled by a worker that is killed (SIGKILL) five times
+while it makes progress, then left to finish. The trades in the database must equal, one for one, what
+the pure engine produces from the same commands in sequence order, and the database must reconcile.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from orders_app import money
+from orders_app.matching import Fill, OrderBook
+from orders_app.models import MarketState, Order, Trade
+from orders_app.reconcile import reconcile
+from orders_app.services.markets import add_market
+from orders_app.services.settling import _incoming
+from tests.integration.test_matching_e2e import wait_settled
+from tests.processes import WorkerProcess
+
+pytestmark = pytest.mark.slow
+ORDERS = 1500
+KILLS = 5
+SEED = 20261125
+SMALL_BATCHES = {"KAFKA_MAX_POLL_INTERVAL_MS": "3000", "SETTLE_BATCH_COMMANDS_MAX": "100"}
+
+
+def _applied(ctx, market_id):
+    with ctx.uow() as uow:
+        return uow.session.execute(select(MarketState.last_seq).where(MarketState.market_id == market_id)).scalar()
+
+
+def test_worker_killed_five_times_mid_batch_loses_and_doubles_no_fill(app, make_user):
+    ctx = app.extensions["orders_service_context"]
+    symbol = "K" + uuid.uuid4().hex[:9].upper()
+    market_id = add_market(symbol, ctx)
+    spec = ctx.markets[symbol]
+    rng = random.Random(SEED)
+    users = [make_user("k", USD="1000000", **{symbol: "1000"}) for _ in range(6)]
+    for _ in range(ORDERS):
+        user = rng.choice(users)
+        side = rng.choice(["buy", "sell"])
+        price = f"{rng.randint(95, 105)}.{rng.randint(0, 99):02d}"
+        response = user.place(order_type=side, currency_symbol=symbol, price=price,
+                              quantity=f"{rng.randint(1, 300) / 100:.2f}",
+                              time_in_force=rng.choice(["GTC", "GTC", "GTC", "IOC"]))
+        assert response.status_code == 201, response.json
+
+    kills, last_progress = 0, _applied(ctx, market_id)
+    while kills < KILLS and last_progress < ORDERS:
+        worker = WorkerProcess(f"worker-kill-{kills}", **SMALL_BATCHES)
+        deadline = time.monotonic() + 60
+        while _applied(ctx, market_id) == last_progress and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.3))  # somewhere inside the next batch
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(timeout=10)
+        kills += 1
+        last_progress = _applied(ctx, market_id)
+    assert kills == KILLS and last_progress < ORDERS, "the backlog was settled before the kills"
+
+    final = WorkerProcess("worker-kill-final", **SMALL_BATCHES)
+    try:
+        wait_settled(ctx, timeout_s=120)
+    finally:
+        assert final.stop() == 0
+
+    with ctx.uow() as uow:
+        orders = list(uow.session.execute(select(Order).where(Order.market_id == market_id)
+                                          .order_by(Order.seq)).scalars())
+        trades = list(uow.session.execute(select(Trade).where(Trade.market_id == market_id)).scalars())
+        expected, book = Counter(), OrderBook()
+        for order in orders:
+            pristine = Order(**{c.key: getattr(order, c.key) for c in Order.__mapper__.column_attrs})
+            pristine.filled_quantity = 0
+            for fact in book.submit(_incoming(pristine, spec)):
+                if isinstance(fact, Fill):
+                    expected[(fact.taker_order_id, fact.maker_order_id, fact.price_ticks, fact.qty_lots)] += 1
+        actual = Counter()
+        for trade in trades:
+            taker, maker = ((trade.buy_order_id, trade.sell_order_id) if trade.taker_side == "buy"
+                            else (trade.sell_order_id, trade.buy_order_id))
+            actual[(taker, maker, money.to_units(trade.price, spec.price_step),
+                    money.to_units(trade.quantity, spec.quantity_step))] += 1
+    assert len(trades) > 100
+    assert actual == expected
+    print(f"worker kill -9: {ORDERS} orders, {kills} kills, {len(trades)} trades, all equal to the engine's")
+    with ctx.uow() as uow:
+        report = reconcile(uow.session)
+    assert report.ok, report.render()
