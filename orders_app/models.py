@@ -170,6 +170,7 @@ class OutboxEvent(Base):
     message_key: Mapped[str] = mapped_column(String(64))
     market_id: Mapped[int | None] = mapped_column(Integer)
     seq: Mapped[int | None] = mapped_column(BigInteger)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)  # market commands: the order they concern
     event_type: Mapped[str] = mapped_column(String(32))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Timestamp)

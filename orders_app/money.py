@@ -111,6 +111,13 @@ def fits_database(amount: Decimal) -> bool:
     return is_on_step(amount, scale_step(DB_SCALE)) and amount.copy_abs() < Decimal(10) ** DB_INTEGER_DIGITS
 
 
+def plain_fits_database(text: str) -> bool:
+    """The same test as `fits_database` on an amount already in plain notation (cheap: string lengths).
+    Trailing fractional zeros beyond the scale are harmless; any other digit there would be rounded."""
+    whole, _, fraction = text.lstrip("-").partition(".")
+    return len(whole.lstrip("0")) <= DB_INTEGER_DIGITS and len(fraction.rstrip("0")) <= DB_SCALE
+
+
 def format_amount(amount: Decimal | None) -> str | None:
     """Canonical plain notation: no exponent, no trailing zeros ("2", "0.00000001", "10")."""
     if amount is None:

@@ -23,6 +23,7 @@ LOTS_MAX = 10
 CROSS_LEVELS_MAX = 20
 BOOK_SIZES = (1_000, 10_000, 100_000)
 COMMANDS_DEFAULT = 300_000
+REPEAT_DEFAULT = 3
 NAIVE_SECONDS_MAX = 3.0
 NAIVE_COMMANDS_MAX = 20_000
 
@@ -98,7 +99,7 @@ def generate_workload(size: int, commands_count: int, seed: int = SEED):
 
 
 def run_engine(rows, commands) -> tuple[float, int, int]:
-    """Seconds for the commands on a pre-filled engine book, fills seen, final book size."""
+    """Seconds for the commands on a freshly pre-filled engine book, fills seen, final book size."""
     book = OrderBook()
     for row in rows:
         book.add_resting(*row)
@@ -139,6 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=COMMANDS_DEFAULT, help="commands timed per book size")
     parser.add_argument("--sizes", default=",".join(map(str, BOOK_SIZES)), help="comma-separated book sizes")
+    parser.add_argument("--repeat", type=int, default=REPEAT_DEFAULT, help="timed runs per size; the best is shown")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive reference book")
     args = parser.parse_args()
     print(f"{'book size':>10} {'commands':>9} {'orders/s':>11} {'fills':>8} {'size after':>10}"
@@ -146,9 +148,11 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         rows, commands, expected = generate_workload(size, args.commands)
         expected_fills = sum(len(r) - 1 for r in expected if r.__class__ is list)
-        elapsed, fills, size_after = run_engine(rows, commands)
-        if fills != expected_fills:
-            raise SystemExit(f"engine is not deterministic: {fills} fills, {expected_fills} expected")
+        # Best of a few runs: this machine is shared, and the slow runs measure the neighbours.
+        runs = [run_engine(rows, commands) for _ in range(args.repeat)]
+        elapsed, fills, size_after = min(runs)
+        if any(run[1] != expected_fills for run in runs):
+            raise SystemExit(f"engine is not deterministic: {[run[1] for run in runs]} fills, {expected_fills} expected")
         rate = len(commands) / elapsed
         naive = None if args.no_naive else run_naive(rows, commands, expected)
         if naive is None:

@@ -4,8 +4,9 @@ Layout, chosen for CPython speed (measured with ``python -m orders_app.bench.eng
 - a price level is identified by a signed *key*: ``-price_ticks`` for bids, ``+price_ticks`` for asks,
   so on both sides a smaller key is a better price and "crosses a limit" is ``key <= limit_key``;
 - ``_levels[key]`` is a FIFO deque of order ids, ``_totals[key]`` the level's resting lots;
-- per order, parallel int-to-int dicts ``_lots``, ``_users``, ``_keys`` instead of an object: no
-  per-order container, so the garbage collector has nothing to traverse (it halved throughput);
+- per order, ``_orders[order_id] = (lots, user_id, key)``: one dict (fewer cache misses on big
+  books) of immutable int tuples, which the garbage collector untracks at once; a mutable
+  per-order object would stay tracked and be traversed again and again (it halved throughput);
 - one binary heap of keys per side with lazy deletion: a heap may hold keys of removed levels, but
   its top is always a live level (best price in O(1)); it is rebuilt when stale keys dominate;
 - a cancel forgets the order at once but leaves its id in the deque (``_stale``); the deque drops it
@@ -13,7 +14,7 @@ Layout, chosen for CPython speed (measured with ``python -m orders_app.bench.eng
   An id is refused while it is still stale, so a stale id never stands for a newer order.
 
 Invariants (``check_invariants``): not crossed, every level non-empty with a correct total, the
-per-order dicts are exactly the live ids of the levels, lots positive, heap tops live.
+order index is exactly the live ids of the levels, lots positive, heap tops live.
 """
 from collections import deque
 from heapq import heapify, heappop, heappush, nsmallest
@@ -32,14 +33,12 @@ STALE_IDS_SLACK = 1024
 class BookState:
     """Storage and queries of one market's book; ``OrderBook`` (matcher.py) adds matching."""
 
-    __slots__ = ("_levels", "_totals", "_lots", "_users", "_keys", "_bid_heap", "_ask_heap", "_stale")
+    __slots__ = ("_levels", "_totals", "_orders", "_bid_heap", "_ask_heap", "_stale")
 
     def __init__(self) -> None:
         self._levels: dict[int, deque] = {}
         self._totals: dict[int, int] = {}
-        self._lots: dict[int, int] = {}
-        self._users: dict[int, int] = {}
-        self._keys: dict[int, int] = {}
+        self._orders: dict[int, tuple[int, int, int]] = {}
         self._bid_heap: list[int] = []
         self._ask_heap: list[int] = []
         self._stale: set[int] = set()
@@ -47,11 +46,12 @@ class BookState:
     # -- queries ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._lots)
+        return len(self._orders)
 
     def get(self, order_id: int) -> int | None:
         """Remaining lots of a resting order, None if it is not resting."""
-        return self._lots.get(order_id)
+        record = self._orders.get(order_id)
+        return None if record is None else record[0]
 
     def best_bid(self) -> int | None:
         heap = self._bid_heap
@@ -72,9 +72,9 @@ class BookState:
     def resting(self, side: str) -> list[tuple[int, int, int, int]]:
         """Resting orders of a side in matching order: (order_id, user_id, price_ticks, lots). O(n)."""
         invariant(side in (BUY, SELL), f"unknown side {side!r}")
-        lots, users = self._lots, self._users
+        orders = self._orders
         keys = sorted(k for k in self._levels if (k < 0) == (side == BUY))
-        return [(i, users[i], abs(k), lots[i]) for k in keys for i in self._levels[k] if i in lots]
+        return [(i, orders[i][1], abs(k), orders[i][0]) for k in keys for i in self._levels[k] if i in orders]
 
     # -- changes without matching -----------------------------------------------------------
 
@@ -97,16 +97,15 @@ class BookState:
 
     def cancel(self, order_id: int) -> Done | None:
         """Remove a resting order; None if it is not resting (unknown, filled or final)."""
-        lots = self._lots.pop(order_id, None)
-        if lots is None:
+        record = self._orders.pop(order_id, None)
+        if record is None:
             return None
-        del self._users[order_id]
-        key = self._keys.pop(order_id)
+        lots, _, key = record
         self._stale.add(order_id)
         total = self._totals[key] - lots
         if total:
             self._totals[key] = total
-            if len(self._stale) > len(self._lots) + STALE_IDS_SLACK:
+            if len(self._stale) > len(self._orders) + STALE_IDS_SLACK:
                 self._compact()
         else:
             self._drop_level(key)
@@ -115,7 +114,7 @@ class BookState:
     # -- primitives shared with the matcher ---------------------------------------------------
 
     def _check_new_id(self, order_id: int) -> None:
-        invariant(order_id not in self._lots, f"order {order_id} is already resting")
+        invariant(order_id not in self._orders, f"order {order_id} is already resting")
         invariant(order_id not in self._stale, f"order id {order_id} was cancelled and must not be reused")
 
     def _rest(self, order_id: int, user_id: int, key: int, lots: int) -> None:
@@ -125,9 +124,7 @@ class BookState:
         else:
             queue.append(order_id)
             self._totals[key] += lots
-        self._lots[order_id] = lots
-        self._users[order_id] = user_id
-        self._keys[order_id] = key
+        self._orders[order_id] = (lots, user_id, key)
 
     def _open_level(self, key: int, order_id: int, lots: int) -> None:
         levels = self._levels
@@ -158,18 +155,17 @@ class BookState:
                 heappop(heap)
 
     def _compact(self) -> None:
-        levels, lots = self._levels, self._lots
+        levels, orders = self._levels, self._orders
         for key, queue in levels.items():
-            levels[key] = deque(i for i in queue if i in lots)
+            levels[key] = deque(i for i in queue if i in orders)
         self._stale.clear()
 
     # -- verification --------------------------------------------------------------------------
 
     def check_invariants(self) -> None:
         """Verify the whole structure; raises InvariantViolation. O(n): for tests and start-up."""
-        levels, totals, lots, keys = self._levels, self._totals, self._lots, self._keys
+        levels, totals, orders = self._levels, self._totals, self._orders
         invariant(levels.keys() == totals.keys(), "levels and totals disagree on the price levels")
-        invariant(lots.keys() == self._users.keys() == keys.keys(), "per-order dicts disagree")
         live_count = stale_count = 0
         for heap, bids in ((self._bid_heap, True), (self._ask_heap, False)):
             heap_keys = set(heap)
@@ -181,17 +177,18 @@ class BookState:
                 invariant(key != 0 and abs(key) < PRICE_TICKS_LIMIT, f"level key out of range: {key}")
                 level_lots = 0
                 for order_id in levels[key]:
-                    if order_id in lots:
+                    if order_id in orders:
                         live_count += 1
-                        invariant(keys[order_id] == key, f"order {order_id} sits in the wrong level")
-                        invariant(lots[order_id] > 0, f"order {order_id} has non-positive lots")
-                        level_lots += lots[order_id]
+                        lots, _, order_key = orders[order_id]
+                        invariant(order_key == key, f"order {order_id} sits in the wrong level")
+                        invariant(lots > 0, f"order {order_id} has non-positive lots")
+                        level_lots += lots
                     else:
                         stale_count += 1
                         invariant(order_id in self._stale, f"order {order_id} in level {key} is unknown")
                 invariant(level_lots > 0, f"level {key} is empty")
                 invariant(level_lots == totals[key], f"level {key} total {totals[key]} != {level_lots}")
-        invariant(live_count == len(lots), "the per-order dicts hold orders that are in no level")
+        invariant(live_count == len(orders), "the order index holds orders that are in no level")
         invariant(stale_count == len(self._stale), f"stale ids {len(self._stale)} != {stale_count} in levels")
         best_bid, best_ask = self.best_bid(), self.best_ask()
         invariant(best_bid is None or best_ask is None or best_bid < best_ask,

@@ -32,62 +32,122 @@ class OrderBook(BookState):
 
     def submit(self, order: Incoming) -> list:
         order_id, user_id, side, price, lots, tif, post_only, budget = order
-        if price is None:
-            return self._submit_market(order)
-        all_lots = self._lots
-        # One combined test keeps validation off the profile; _refuse names the broken rule.
-        if (order_id in all_lots or order_id in self._stale or not 0 < price < PRICE_TICKS_LIMIT
-                or not lots or lots < 0 or budget is not None):
-            self._refuse(order)
-        if side == BUY:
-            opposite, own, limit_key = self._ask_heap, self._bid_heap, price
-        elif side == SELL:
-            opposite, own, limit_key = self._bid_heap, self._ask_heap, -price
-        else:
-            self._refuse(order)
-        if not opposite or opposite[0] > limit_key:
-            # Nothing to take: the common case of a passive limit order, resting inlined for speed.
-            if tif == GTC:
-                key = -limit_key
-                levels = self._levels
-                queue = levels.get(key)
-                if queue is None:
-                    levels[key] = deque((order_id,))
-                    self._totals[key] = lots
-                    heappush(own, key)
-                    if len(own) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
-                        self._rebuild_heap(own)
-                else:
-                    queue.append(order_id)
-                    self._totals[key] += lots
-                all_lots[order_id] = lots
-                self._users[order_id] = user_id
-                self._keys[order_id] = key
-                return [_new(Rested, (order_id, lots))]
-            if tif == IOC:
-                return [_new(Done, (order_id, CANCELLED, lots, REASON_IOC, 0))]
-            if tif == FOK:
+        orders = self._orders
+        if price is not None:
+            # One combined test keeps validation off the profile; _refuse names the broken rule.
+            if (order_id in orders or order_id in self._stale or not 0 < price < PRICE_TICKS_LIMIT
+                    or not lots or lots < 0 or budget is not None):
+                self._refuse(order)
+            if side == BUY:
+                opposite, own, limit_key = self._ask_heap, self._bid_heap, price
+            elif side == SELL:
+                opposite, own, limit_key = self._bid_heap, self._ask_heap, -price
+            else:
+                self._refuse(order)
+            if not opposite or opposite[0] > limit_key:
+                # Nothing to take: the common case of a passive limit order, resting inlined for speed.
+                if tif == GTC:
+                    key = -limit_key
+                    levels = self._levels
+                    queue = levels.get(key)
+                    if queue is None:
+                        levels[key] = deque((order_id,))
+                        self._totals[key] = lots
+                        heappush(own, key)
+                        if len(own) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
+                            self._rebuild_heap(own)
+                    else:
+                        queue.append(order_id)
+                        self._totals[key] += lots
+                    orders[order_id] = (lots, user_id, key)
+                    return [_new(Rested, (order_id, lots))]
+                if tif == IOC:
+                    return [_new(Done, (order_id, CANCELLED, lots, REASON_IOC, 0))]
+                if tif == FOK:
+                    return [_new(Done, (order_id, REJECTED, lots, REASON_FOK, 0))]
+                self._refuse(order)
+            if tif != GTC and tif != IOC and tif != FOK:
+                self._refuse(order)
+            if post_only:
+                return [_new(Done, (order_id, REJECTED, lots, POST_ONLY, 0))]
+            if tif == FOK and self._fillable_lots(opposite, limit_key, user_id, lots) < lots:
                 return [_new(Done, (order_id, REJECTED, lots, REASON_FOK, 0))]
-            self._refuse(order)
-        if tif != GTC and tif != IOC and tif != FOK:
-            self._refuse(order)
-        if post_only:
-            return [_new(Done, (order_id, REJECTED, lots, POST_ONLY, 0))]
-        if tif == FOK and self._fillable_lots(opposite, limit_key, user_id, lots) < lots:
-            return [_new(Done, (order_id, REJECTED, lots, REASON_FOK, 0))]
+        else:
+            self._check_market(order)
+            if post_only:
+                return [_new(Done, (order_id, REJECTED, lots or 0, POST_ONLY, 0))]
+            if budget is not None:
+                return self._buy_with_budget(order_id, user_id, lots, budget)
+            if side == BUY:
+                opposite, limit_key = self._ask_heap, _MARKET_BUY_KEY
+            else:
+                opposite, limit_key = self._bid_heap, _MARKET_SELL_KEY
+
+        # Take from the opposite side, best level first, FIFO within a level (see module docstring).
+        levels, totals = self._levels, self._totals
+        sign = 1 if side == BUY else -1
         facts: list = []
-        remaining = self._take(facts, order_id, user_id, side, opposite, limit_key, lots, price)
-        if not remaining:
-            facts.append(_new(Done, (order_id, COMPLETED, 0, FILLED, 0)))
-        elif opposite and opposite[0] <= limit_key:
-            # Still crossing with lots left: only a self-trade stops a limit order there.
-            facts.append(_new(Done, (order_id, CANCELLED, remaining, SELF_TRADE, 0)))
+        append = facts.append
+        self_trade = False
+        while opposite:
+            key = opposite[0]
+            if key > limit_key:
+                break
+            level_price = key * sign
+            queue = levels[key]
+            total = totals[key]
+            while queue:
+                maker_id = queue[0]
+                maker = orders.get(maker_id)
+                if maker is None:
+                    self._stale.remove(queue.popleft())
+                    continue
+                maker_lots, maker_user, _ = maker
+                if maker_user == user_id:
+                    self_trade = True
+                    break
+                if maker_lots <= lots:
+                    queue.popleft()
+                    del orders[maker_id]
+                    lots -= maker_lots
+                    total -= maker_lots
+                    append(_new(Fill, (order_id, maker_id, user_id, maker_user, side, level_price, maker_lots, 0,
+                                       price)))
+                    if not lots:
+                        break
+                else:
+                    maker_lots -= lots
+                    orders[maker_id] = (maker_lots, maker_user, key)
+                    total -= lots
+                    append(_new(Fill, (order_id, maker_id, user_id, maker_user, side, level_price, lots, maker_lots,
+                                       price)))
+                    lots = 0
+                    break
+            if total:
+                totals[key] = total
+            else:
+                # The level is empty: forget it (ids left in it are stale) and keep the heap top live.
+                del levels[key], totals[key]
+                if queue:
+                    self._stale.difference_update(queue)
+                heappop(opposite)
+                while opposite and opposite[0] not in levels:
+                    heappop(opposite)
+            if self_trade or not lots:
+                break
+
+        if not lots:
+            append(_new(Done, (order_id, COMPLETED, 0, FILLED, 0)))
+        elif self_trade:
+            append(_new(Done, (order_id, CANCELLED, lots, SELF_TRADE, 0)))
+        elif price is None:
+            append(_new(Done, (order_id, CANCELLED, lots, MARKET_NO_LIQUIDITY, 0)))
         elif tif == GTC:
-            self._rest(order_id, user_id, -limit_key, remaining)
-            facts.append(_new(Rested, (order_id, remaining)))
+            self._rest(order_id, user_id, -limit_key, lots)
+            append(_new(Rested, (order_id, lots)))
         else:
             invariant(tif == IOC, "a FOK order that passed its check must fill in full")
-            facts.append(_new(Done, (order_id, CANCELLED, remaining, REASON_IOC, 0)))
+            append(_new(Done, (order_id, CANCELLED, lots, REASON_IOC, 0)))
         return facts
 
     def _refuse(self, order: Incoming) -> None:
@@ -101,113 +161,42 @@ class OrderBook(BookState):
         invariant(tif in (GTC, IOC, FOK), f"unknown time in force {tif!r}")
         invariant(False, f"malformed order {order!r}")
 
-    def _submit_market(self, order: Incoming) -> list:
-        order_id, user_id, side, _, lots, _, post_only, budget = order
+    def _check_market(self, order: Incoming) -> None:
+        order_id, _, side, _, lots, _, _, budget = order
         self._check_new_id(order_id)
+        invariant(side in (BUY, SELL), f"unknown side {side!r}")
         invariant(lots is None or lots > 0, f"qty_lots must be positive: {lots}")
-        if post_only:
-            return [_new(Done, (order_id, REJECTED, lots or 0, POST_ONLY, 0))]
+        invariant(budget is None or budget > 0, f"quote_budget must be positive: {budget}")
         if side == SELL:
             invariant(lots is not None and budget is None, "a market sell needs qty_lots and no budget")
-            opposite, limit_key = self._bid_heap, _MARKET_SELL_KEY
         else:
-            invariant(side == BUY, f"unknown side {side!r}")
-            if budget is not None:
-                invariant(budget > 0, f"quote_budget must be positive: {budget}")
-                return self._market_buy_with_budget(order_id, user_id, lots, budget)
-            invariant(lots is not None, "a market buy needs qty_lots or quote_budget")
-            opposite, limit_key = self._ask_heap, _MARKET_BUY_KEY
-        facts: list = []
-        remaining = self._take(facts, order_id, user_id, side, opposite, limit_key, lots, None)
-        if not remaining:
-            facts.append(_new(Done, (order_id, COMPLETED, 0, FILLED, 0)))
-        elif opposite:
-            facts.append(_new(Done, (order_id, CANCELLED, remaining, SELF_TRADE, 0)))
-        else:
-            facts.append(_new(Done, (order_id, CANCELLED, remaining, MARKET_NO_LIQUIDITY, 0)))
-        return facts
-
-    def _take(self, facts: list, order_id: int, user_id: int, side: str, heap: list[int],
-              limit_key: int, lots: int, limit_price: int | None) -> int:
-        """Trade ``lots`` against ``heap``'s side while it crosses ``limit_key``; return lots left.
-
-        Stops early, leaving the crossing level in place, at a resting order of ``user_id``."""
-        levels, totals, all_lots, users, keys = self._levels, self._totals, self._lots, self._users, self._keys
-        sign = 1 if side == BUY else -1
-        append = facts.append
-        while heap:
-            key = heap[0]
-            if key > limit_key:
-                break
-            price = key * sign
-            queue = levels[key]
-            total = totals[key]
-            self_trade = False
-            while queue:
-                maker_id = queue[0]
-                maker_lots = all_lots.get(maker_id)
-                if maker_lots is None:
-                    self._stale.remove(queue.popleft())
-                    continue
-                maker_user = users[maker_id]
-                if maker_user == user_id:
-                    self_trade = True
-                    break
-                if maker_lots <= lots:
-                    queue.popleft()
-                    del all_lots[maker_id], users[maker_id], keys[maker_id]
-                    lots -= maker_lots
-                    total -= maker_lots
-                    append(_new(Fill, (order_id, maker_id, user_id, maker_user, side, price, maker_lots, 0,
-                                       limit_price)))
-                    if not lots:
-                        break
-                else:
-                    maker_lots -= lots
-                    all_lots[maker_id] = maker_lots
-                    total -= lots
-                    append(_new(Fill, (order_id, maker_id, user_id, maker_user, side, price, lots, maker_lots,
-                                       limit_price)))
-                    lots = 0
-                    break
-            if total:
-                totals[key] = total
-            else:
-                # The level is empty: forget it (ids left in it are stale) and keep the heap top live.
-                del levels[key], totals[key]
-                if queue:
-                    self._stale.difference_update(queue)
-                heappop(heap)
-                while heap and heap[0] not in levels:
-                    heappop(heap)
-            if self_trade or not lots:
-                break
-        return lots
+            invariant(lots is not None or budget is not None, "a market buy needs qty_lots or quote_budget")
 
     def _fillable_lots(self, heap: list[int], limit_key: int, user_id: int, lots: int) -> int:
         """Crossing lots ahead of the user's first own resting order, counted up to ``lots`` (FOK)."""
-        levels, all_lots, users = self._levels, self._lots, self._users
+        levels, orders = self._levels, self._orders
         side_is_bids = heap is self._bid_heap
         found = 0
         for key in sorted(k for k in levels if (k < 0) == side_is_bids and k <= limit_key):
             for maker_id in levels[key]:
-                if maker_id not in all_lots:
+                maker = orders.get(maker_id)
+                if maker is None:
                     continue
-                if users[maker_id] == user_id:
+                if maker[1] == user_id:
                     return found
-                found += all_lots[maker_id]
+                found += maker[0]
                 if found >= lots:
                     return found
         return found
 
-    def _market_buy_with_budget(self, order_id: int, user_id: int, lots: int | None, budget: int) -> list:
+    def _buy_with_budget(self, order_id: int, user_id: int, lots: int | None, budget: int) -> list:
         """Buy level by level the most lots ``budget`` (ticks * lots) pays for, up to ``lots`` if given.
 
         By budget only: completed once the rest cannot buy one lot at the next price (the dust is
         ``unspent_budget``), cancelled if the book runs out first. With ``lots`` too: completed when
         filled, cancelled when the budget or the book runs out first."""
         levels, totals, heap = self._levels, self._totals, self._ask_heap
-        all_lots, users, keys = self._lots, self._users, self._keys
+        orders = self._orders
         facts: list = []
         append = facts.append
         remaining = lots
@@ -230,11 +219,11 @@ class OrderBook(BookState):
                     reason = FILLED if remaining is None else MARKET_BUDGET
                     break
                 maker_id = queue[0]
-                maker_lots = all_lots.get(maker_id)
-                if maker_lots is None:
+                maker = orders.get(maker_id)
+                if maker is None:
                     self._stale.remove(queue.popleft())
                     continue
-                maker_user = users[maker_id]
+                maker_lots, maker_user, _ = maker
                 if maker_user == user_id:
                     reason = SELF_TRADE
                     break
@@ -246,10 +235,10 @@ class OrderBook(BookState):
                 total -= take
                 maker_lots -= take
                 if maker_lots:
-                    all_lots[maker_id] = maker_lots
+                    orders[maker_id] = (maker_lots, maker_user, price)
                 else:
                     queue.popleft()
-                    del all_lots[maker_id], users[maker_id], keys[maker_id]
+                    del orders[maker_id]
                 append(_new(Fill, (order_id, maker_id, user_id, maker_user, BUY, price, take, maker_lots, None)))
             if total:
                 totals[price] = total

@@ -10,9 +10,9 @@ from orders_app.models import OutboxEvent
 
 
 def add(session: Session, *, topic: str, key: str, event_type: str, payload: str, created_at: datetime,
-        market_id: int | None = None, seq: int | None = None) -> int:
+        market_id: int | None = None, seq: int | None = None, order_id: int | None = None) -> int:
     return int(session.execute(insert(OutboxEvent).values(
-        topic=topic, message_key=key, market_id=market_id, seq=seq, event_type=event_type,
+        topic=topic, message_key=key, market_id=market_id, seq=seq, order_id=order_id, event_type=event_type,
         payload=payload, created_at=created_at)).inserted_primary_key[0])
 
 

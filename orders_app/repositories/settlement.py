@@ -5,13 +5,16 @@ makers they hit (orders, FOR UPDATE) -> accounts, sorted by (user_id, asset), in
 """
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Table, insert, select, tuple_, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-from orders_app.models import OPEN_STATUSES, Account, LedgerEntry, MarketSequence, MarketState, Order, OutboxEvent, Trade
+from orders_app import money
+from orders_app.errors import invariant
+from orders_app.models import OPEN_STATUSES, Account, MarketSequence, MarketState, Order, OutboxEvent, Trade
 
 RESTING_LOAD_PAGE_ROWS = 5000
 
@@ -36,11 +39,13 @@ def accepted_seqs(session: Session) -> dict[int, int]:
     return dict(session.execute(select(MarketSequence.market_id, MarketSequence.last_seq)).all())
 
 
-def commands_between(session: Session, market_id: int, first_seq: int, last_seq: int) -> list[OutboxEvent]:
-    """The market's sequenced commands first..last from the outbox (the database is the source of truth)."""
-    return list(session.execute(
-        select(OutboxEvent).where(OutboxEvent.market_id == market_id, OutboxEvent.seq >= first_seq,
-                                  OutboxEvent.seq <= last_seq).order_by(OutboxEvent.seq)).scalars())
+def commands_between(session: Session, market_id: int, first_seq: int, last_seq: int) -> list:
+    """The market's sequenced commands first..last, (seq, event_type, order_id) rows from the outbox, which
+    doubles as the command log: the database is the source of truth."""
+    return session.execute(
+        select(OutboxEvent.seq, OutboxEvent.event_type, OutboxEvent.order_id)
+        .where(OutboxEvent.market_id == market_id, OutboxEvent.seq >= first_seq, OutboxEvent.seq <= last_seq)
+        .order_by(OutboxEvent.seq)).all()
 
 
 def resting_orders(session: Session, market_id: int, applied_seq: int):
@@ -59,23 +64,73 @@ def resting_orders(session: Session, market_id: int, applied_seq: int):
         after_seq = page[-1].seq
 
 
-def lock_orders(session: Session, order_ids) -> dict[int, Order]:
+SETTLED_ORDER_COLUMNS = (Order.id, Order.market_id, Order.user_id, Order.side, Order.type, Order.time_in_force,
+                         Order.post_only, Order.price, Order.quantity, Order.filled_quantity, Order.filled_quote,
+                         Order.locked_amount, Order.status, Order.status_reason)
+
+
+def lock_orders(session: Session, order_ids) -> dict[int, object]:
+    """Lock orders by id (ascending); rows with the columns settlement reads (plain rows: no ORM
+    identity map on this hot path)."""
     if not order_ids:
         return {}
-    rows = session.execute(select(Order).where(Order.id.in_(sorted(order_ids))).order_by(Order.id)
-                           .with_for_update()).scalars()
-    return {order.id: order for order in rows}
+    rows = session.execute(select(*SETTLED_ORDER_COLUMNS).where(Order.id.in_(sorted(order_ids)))
+                           .order_by(Order.id).with_for_update())
+    return {row.id: row for row in rows}
 
 
-def write_orders(session: Session, rows: list[dict]) -> None:
-    """Write the new state of already-locked orders in one statement (upsert of existing rows)."""
-    if not rows:
-        return
-    statement = mysql_insert(Order).values(rows)
-    session.execute(statement.on_duplicate_key_update(
-        filled_quantity=statement.inserted.filled_quantity, filled_quote=statement.inserted.filled_quote,
-        locked_amount=statement.inserted.locked_amount, status=statement.inserted.status,
-        status_reason=statement.inserted.status_reason, updated_at=statement.inserted.updated_at))
+# --- bulk writes ------------------------------------------------------------------------------------
+# A batch writes thousands of rows. Sending them as one JSON document expanded by JSON_TABLE (MariaDB
+# 10.6+, MySQL 8) costs one string escape instead of one driver-side literal per value — 3x faster end to
+# end than executemany here. Amounts travel as decimal strings and land in DECIMAL(38,18) exactly.
+
+def _json(rows: list[list]) -> str:
+    return json.dumps(rows, separators=(",", ":"), default=_json_value)
+
+
+def _json_value(value):
+    if isinstance(value, Decimal):
+        text_value = format(value, "f")
+        invariant(money.plain_fits_database(text_value), f"{value} does not fit DECIMAL(38,18)")
+        return text_value
+    raise TypeError(f"cannot send {type(value).__name__} in a JSON batch")
+
+
+def _json_table(*columns: str) -> str:
+    """JSON_TABLE over :rows, each row a JSON array; `columns` are "name TYPE" in array order."""
+    specs = ", ".join(f"{spec} PATH '$[{index}]' ERROR ON ERROR" for index, spec in enumerate(columns))
+    return f"JSON_TABLE(:rows, '$[*]' COLUMNS(ord FOR ORDINALITY, {specs})) AS j"
+
+
+_WRITE_ORDERS = text(
+    "UPDATE orders o JOIN " + _json_table("id BIGINT", "filled DECIMAL(38,18)", "filled_quote DECIMAL(38,18)", "locked DECIMAL(38,18)", "status VARCHAR(16)", "reason VARCHAR(32)") +
+    " ON o.id = j.id SET o.filled_quantity = j.filled, o.filled_quote = j.filled_quote, "
+    "o.locked_amount = j.locked, o.status = j.status, o.status_reason = j.reason, o.updated_at = :now")
+
+_WRITE_ACCOUNTS = text(
+    "INSERT INTO accounts (user_id, asset, available, locked) SELECT j.user_id, j.asset, j.available, j.locked "
+    "FROM " + _json_table("user_id BIGINT", "asset VARCHAR(16)", "available DECIMAL(38,18)", "locked DECIMAL(38,18)") +
+    " ORDER BY j.ord ON DUPLICATE KEY UPDATE available = VALUES(available), locked = VALUES(locked)")
+
+_INSERT_LEDGER = text(
+    "INSERT INTO ledger_entries (user_id, asset, delta_available, delta_locked, reason, order_id, trade_id) "
+    "SELECT j.user_id, j.asset, j.d_available, j.d_locked, j.reason, j.order_id, j.trade_id FROM " + _json_table("user_id BIGINT", "asset VARCHAR(16)", "d_available DECIMAL(38,18)", "d_locked DECIMAL(38,18)", "reason VARCHAR(32)", "order_id BIGINT", "trade_id BIGINT") + " ORDER BY j.ord")
+
+_INSERT_TRADES = text(
+    "INSERT INTO trades (market_id, price, quantity, buy_order_id, sell_order_id, buyer_user_id, seller_user_id, "
+    "taker_side, seq, match_index, created_at) SELECT :market_id, j.price, j.quantity, j.buy_order_id, "
+    "j.sell_order_id, j.buyer, j.seller, j.taker_side, j.seq, j.match_index, :now FROM " + _json_table("price DECIMAL(38,18)", "quantity DECIMAL(38,18)", "buy_order_id BIGINT", "sell_order_id BIGINT", "buyer BIGINT", "seller BIGINT", "taker_side VARCHAR(4)", "seq BIGINT", "match_index INT") + " ORDER BY j.ord")
+
+_INSERT_EVENTS = text(
+    "INSERT INTO outbox (topic, message_key, event_type, payload, created_at) "
+    "SELECT :topic, :message_key, :event_type, j.payload, :now FROM "
+    + _json_table("payload LONGTEXT") + " ORDER BY j.ord")
+
+
+def write_orders(session: Session, rows: list[list], now: datetime) -> None:
+    """New state of already-locked orders: [id, filled, filled_quote, locked, status, reason] rows."""
+    if rows:
+        session.execute(_WRITE_ORDERS, {"rows": _json(rows), "now": now})
 
 
 def lock_accounts(session: Session, keys) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
@@ -91,37 +146,41 @@ def lock_accounts(session: Session, keys) -> dict[tuple[int, str], tuple[Decimal
 
 
 def write_accounts(session: Session, balances: dict[tuple[int, str], tuple[Decimal, Decimal]]) -> None:
-    """Set the new (available, locked) of locked accounts in one statement, creating missing ones. Absolute
-    values, not deltas: the database checks the inserted row's CHECK constraints before it sees the
-    duplicate key, so a negative delta would be refused even for an existing account."""
-    if not balances:
-        return
-    statement = mysql_insert(Account).values([
-        {"user_id": user_id, "asset": asset, "available": available, "locked": locked}
-        for (user_id, asset), (available, locked) in sorted(balances.items())])
-    session.execute(statement.on_duplicate_key_update(available=statement.inserted.available,
-                                                      locked=statement.inserted.locked))
+    """Set the new (available, locked) of locked accounts, sorted, creating missing ones. Absolute values,
+    not deltas: the database checks an inserted row's CHECK constraints before it sees the duplicate key,
+    so a negative delta would be refused even for an existing account."""
+    if balances:
+        session.execute(_WRITE_ACCOUNTS, {"rows": _json(
+            [[user_id, asset, available, locked] for (user_id, asset), (available, locked) in sorted(balances.items())])})
 
 
-def insert_returning_ids(session: Session, table: Table, rows: list[dict]) -> list[int]:
-    """Insert rows, returning their ids in order: one statement where the server has RETURNING (MariaDB),
-    one per row elsewhere (MySQL)."""
+def insert_trades(session: Session, market_id: int, rows: list[list], now: datetime) -> dict[tuple[int, int], int]:
+    """Insert [price, quantity, buy_order_id, sell_order_id, buyer, seller, taker_side, seq, match_index] rows;
+    returns {(seq, match_index): trade id}, read back through the unique key (works without RETURNING)."""
     if not rows:
-        return []
-    if session.get_bind().dialect.insert_returning:
-        result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        return [row[0] for row in result]
-    return [int(session.execute(insert(table).values(**row)).inserted_primary_key[0]) for row in rows]
+        return {}
+    session.execute(_INSERT_TRADES, {"rows": _json(rows), "market_id": market_id, "now": now})
+    seqs = [row[7] for row in rows]
+    return {(seq, match_index): trade_id for trade_id, seq, match_index in session.execute(
+        select(Trade.id, Trade.seq, Trade.match_index)
+        .where(Trade.market_id == market_id, Trade.seq >= min(seqs), Trade.seq <= max(seqs)))}
 
 
-def insert_trades(session: Session, rows: list[dict]) -> list[int]:
-    return insert_returning_ids(session, Trade.__table__, rows)
-
-
-def insert_ledger(session: Session, rows: list[dict]) -> None:
+def insert_ledger(session: Session, rows: list[list]) -> None:
+    """[user_id, asset, d_available, d_locked, reason, order_id, trade_id] rows."""
     if rows:
-        session.execute(insert(LedgerEntry), rows)
+        session.execute(_INSERT_LEDGER, {"rows": _json(rows)})
 
 
-def insert_outbox(session: Session, rows: list[dict]) -> list[int]:
-    return insert_returning_ids(session, OutboxEvent.__table__, rows)
+def insert_events(session: Session, *, topic: str, key: str, event_type: str, payloads: list[str],
+                  now: datetime) -> list[int]:
+    """Outbox rows of one topic/key; returns their ids in order (RETURNING where the server has it)."""
+    if not payloads:
+        return []
+    params = {"topic": topic, "message_key": key, "event_type": event_type, "now": now}
+    if session.get_bind().dialect.insert_returning:
+        statement = text(_INSERT_EVENTS.text + " RETURNING id")
+        return [row[0] for row in session.execute(statement, params | {"rows": _json([[p] for p in payloads])})]
+    return [int(session.execute(insert(OutboxEvent).values(topic=topic, message_key=key, event_type=event_type,
+                                                           payload=payload, created_at=now)).inserted_primary_key[0])
+            for payload in payloads]

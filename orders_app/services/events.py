@@ -33,7 +33,8 @@ def record_market_event(session: Session, ctx: ServiceContext, event_type: str, 
     payload = encode_market_event(event)
     topic = ctx.settings.order_events_topic
     outbox_id = outbox.add(session, topic=topic, key=market.symbol, event_type=event_type,
-                           payload=payload.decode(), created_at=now, market_id=market.id, seq=seq)
+                           payload=payload.decode(), created_at=now, market_id=market.id, seq=seq,
+                           order_id=order_id)
     return PendingPublish(outbox_id, topic, market.symbol, payload)
 
 

@@ -20,8 +20,6 @@ from decimal import Decimal
 from orders_app import money
 from orders_app.errors import invariant
 from orders_app.matching import Done, Fill, Incoming, OrderBook, Rested
-from orders_app.messaging.codec import MalformedMessage, decode_market_event
-from orders_app.models import Order
 from orders_app.repositories import settlement
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
@@ -68,11 +66,6 @@ class OrderChange:
     unspent_budget: int | None = None
 
 
-def command_from_outbox_payload(payload: str | bytes) -> MarketCommand:
-    event = decode_market_event(payload if isinstance(payload, bytes) else payload.encode())
-    return MarketCommand(event.seq, event.event_type, event.order_id, event.request_id)
-
-
 def rebuild_book(runtime: MarketRuntime, session, applied_seq: int) -> None:
     """The book as the database has it at `applied_seq`: open limit orders in time priority."""
     spec, book = runtime.spec, OrderBook()
@@ -90,12 +83,8 @@ def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[
     if top <= last_seq:
         return []
     if len(fresh) != top - last_seq:  # a gap: the database has every committed command
-        fresh = {}
-        for row in settlement.commands_between(session, spec.id, last_seq + 1, top):
-            try:
-                fresh[row.seq] = command_from_outbox_payload(row.payload)
-            except MalformedMessage as error:
-                raise RuntimeError(f"outbox row {row.id} is unreadable: {error}") from error
+        fresh = {row.seq: MarketCommand(row.seq, row.event_type, row.order_id)
+                 for row in settlement.commands_between(session, spec.id, last_seq + 1, top)}
     ordered = [fresh[seq] for seq in sorted(fresh)]
     for offset, command in enumerate(ordered):
         invariant(command.seq == last_seq + 1 + offset,
@@ -103,7 +92,8 @@ def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[
     return ordered
 
 
-def _incoming(order: Order, spec: MarketSpec) -> Incoming:
+def _incoming(order, spec: MarketSpec) -> Incoming:
+    """The engine's view of an order row (an `Order` or a row of SETTLED_ORDER_COLUMNS)."""
     price_ticks = None if order.price is None else money.to_units(order.price, spec.price_step)
     lots = None if order.quantity is None else money.to_units(order.quantity - order.filled_quantity,
                                                                spec.quantity_step)
@@ -139,12 +129,10 @@ class _Settlement:
         delta[0] = money.add(delta[0], d_available)
         delta[1] = money.add(delta[1], d_locked)
 
-    def journal(self, entries: list[tuple], trade_index: int | None) -> None:
+    def journal(self, entries: list[tuple], trade_id: int | None) -> None:
         for user_id, asset, d_available, d_locked, reason, order_id in entries:
             self.move(user_id, asset, d_available, d_locked)
-            self.ledger.append({"user_id": user_id, "asset": asset, "delta_available": d_available,
-                                "delta_locked": d_locked, "reason": reason, "order_id": order_id,
-                                "trade_id": trade_index, "created_at": self.now})
+            self.ledger.append([user_id, asset, d_available, d_locked, reason, order_id, trade_id])
 
     def on_fill(self, fill: Fill, seq: int, match_index: int) -> None:
         spec = self.spec
@@ -176,10 +164,7 @@ class _Settlement:
         if improvement:
             entries.append((buyer, quote, improvement, -improvement, "price_improvement", buy_id))
         self.trade_ledger.append(entries)
-        self.trades.append({
-            "market_id": spec.id, "price": price, "quantity": quantity, "buy_order_id": buy_id,
-            "sell_order_id": sell_id, "buyer_user_id": buyer, "seller_user_id": seller,
-            "taker_side": fill.taker_side, "seq": seq, "match_index": match_index, "created_at": self.now})
+        self.trades.append([price, quantity, buy_id, sell_id, buyer, seller, fill.taker_side, seq, match_index])
         if fill.maker_remaining_lots == 0:
             maker = self.change(fill.maker_order_id)
             maker.status, maker.reason, maker.final = "completed", "filled", True
@@ -192,7 +177,7 @@ class _Settlement:
             change.status, change.reason, change.final = fact.status, fact.reason, True
             change.unspent_budget = fact.unspent_budget
 
-    def order_rows(self, orders: dict[int, Order]) -> list[dict]:
+    def order_rows(self, orders: dict) -> list[list]:
         """New order states; journals the release of every hold that became final."""
         spec, rows = self.spec, []
         quote_unit = spec.price_step * spec.quantity_step
@@ -222,10 +207,7 @@ class _Settlement:
                 expected = (money.subtract(order.quantity, filled) if order.side == "sell"
                             else money.multiply(order.price, money.subtract(order.quantity, filled)))
                 invariant(locked == expected, f"order {order_id}: open hold {locked} != {expected}")
-            rows.append({column.name: getattr(order, column.key) for column in Order.__table__.columns}
-                        | {"filled_quantity": filled, "filled_quote": money.add(order.filled_quote, change.paid),
-                           "locked_amount": locked, "status": status, "status_reason": reason,
-                           "updated_at": self.now})
+            rows.append([order_id, filled, money.add(order.filled_quote, change.paid), locked, status, reason])
         return rows
 
 
@@ -269,14 +251,15 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             makers = {oid for oid in batch.changes if oid not in orders}
             orders.update(settlement.lock_orders(session, makers))
             order_rows = batch.order_rows(orders)
-            trade_ids = settlement.insert_trades(session, batch.trades)
+            trade_ids_by_key = settlement.insert_trades(session, spec.id, batch.trades, batch.now)
+            trade_ids = [trade_ids_by_key[(trade[7], trade[8])] for trade in batch.trades]
             for trade_id, entries in zip(trade_ids, batch.trade_ledger):
                 batch.journal(entries, trade_id)
             _check_conservation(batch)
-            settlement.write_orders(session, order_rows)
+            settlement.write_orders(session, order_rows, batch.now)
             settlement.write_accounts(session, _new_balances(session, batch.deltas))
             settlement.insert_ledger(session, batch.ledger)
-            to_publish = _trade_events(session, ctx, spec, batch.trades, trade_ids)
+            to_publish = _trade_events(session, ctx, spec, batch.trades, trade_ids, batch.now)
             new_seq = to_apply[-1].seq
             settlement.set_applied_seq(session, spec.id, new_seq)
             if len(book) <= BOOK_CHECK_ORDERS_MAX:
@@ -311,18 +294,16 @@ def _check_conservation(batch: _Settlement) -> None:
     invariant(all(total == 0 for total in per_asset.values()), f"batch does not conserve assets: {per_asset}")
 
 
-def _trade_events(session, ctx: ServiceContext, spec: MarketSpec, trades: list[dict], trade_ids: list[int]):
-    topic = ctx.settings.trade_events_topic
-    rows = []
-    for trade_id, trade in zip(trade_ids, trades):
-        payload = json.dumps({
-            "type": "trade", "version": 1, "id": trade_id, "currency_symbol": spec.symbol,
-            "price": money.format_amount(trade["price"]), "quantity": money.format_amount(trade["quantity"]),
-            "buy_order_id": trade["buy_order_id"], "sell_order_id": trade["sell_order_id"],
-            "taker_side": trade["taker_side"], "seq": trade["seq"], "timestamp": iso_utc(trade["created_at"]),
-        }, separators=(",", ":"), sort_keys=True)
-        rows.append({"topic": topic, "message_key": spec.symbol, "market_id": None, "seq": None,
-                     "event_type": "trade", "payload": payload, "created_at": trade["created_at"]})
-    ids = settlement.insert_outbox(session, rows)
-    return [PendingPublish(outbox_id, topic, spec.symbol, row["payload"].encode())
-            for outbox_id, row in zip(ids, rows)]
+def _trade_events(session, ctx: ServiceContext, spec: MarketSpec, trades: list[list], trade_ids: list[int],
+                  now) -> list[PendingPublish]:
+    """One `trade-events` message per trade, written to the outbox in the settling transaction."""
+    topic, timestamp = ctx.settings.trade_events_topic, iso_utc(now)
+    payloads = [json.dumps({
+        "type": "trade", "version": 1, "id": trade_id, "currency_symbol": spec.symbol,
+        "price": money.format_amount(price), "quantity": money.format_amount(quantity), "buy_order_id": buy_id,
+        "sell_order_id": sell_id, "taker_side": taker_side, "seq": seq, "timestamp": timestamp,
+    }, separators=(",", ":"), sort_keys=True)
+        for trade_id, (price, quantity, buy_id, sell_id, _, _, taker_side, seq, _) in zip(trade_ids, trades)]
+    ids = settlement.insert_events(session, topic=topic, key=spec.symbol, event_type="trade", payloads=payloads,
+                                   now=now)
+    return [PendingPublish(outbox_id, topic, spec.symbol, payload.encode()) for outbox_id, payload in zip(ids, payloads)]

@@ -88,6 +88,12 @@ def test_inexact_arithmetic_raises_instead_of_rounding():
         money.multiply(Decimal("1." + "1" * 40), Decimal("1." + "1" * 40))
 
 
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=Decimal("-1e21"), max_value=Decimal("1e21"),
+                   places=20))
+def test_the_cheap_plain_text_fit_check_agrees_with_the_exact_one(amount):
+    assert money.plain_fits_database(format(amount, "f")) == money.fits_database(amount)
+
+
 def test_amounts_beyond_the_database_columns_do_not_fit():
     assert not money.fits_database(Decimal("1e20"))
     assert not money.fits_database(Decimal("0.0000000000000000001"))
