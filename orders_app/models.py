@@ -127,7 +127,8 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str | None] = mapped_column(String(32))  # why it became final
     client_order_id: Mapped[str | None] = mapped_column(String(64))
-    seq: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the placement command
+    queue_seq: Mapped[int | None] = mapped_column(BigInteger)  # time priority once an amendment moved it back
     cancel_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
@@ -141,6 +142,21 @@ class Order(Base):
         CheckConstraint("locked_amount >= 0", name="ck_orders_locked_nonnegative"),
         CheckConstraint("filled_quantity >= 0", name="ck_orders_filled_nonnegative"),
     )
+
+
+class OrderAmendment(Base):
+    """MERGE_SAME_PRICE_ORDERS: quantity (and hold) added to a pending buy by a later order of its user.
+    The order row carries the merged quantity at once; until the worker applies the amendment (its `seq`)
+    the book holds the order at its old priority with the old quantity."""
+    __tablename__ = "order_amendments"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    market_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    added_quantity: Mapped[Decimal] = mapped_column(Amount)
+    added_hold: Mapped[Decimal] = mapped_column(Amount)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    __table_args__ = (UniqueConstraint("market_id", "seq", name="uq_order_amendments_market_seq"),)
 
 
 class Trade(Base):

@@ -36,6 +36,7 @@ POLL_TIMEOUT_MS = 100
 SETTLE_BATCH_RECORDS_MAX = 1000
 CATCH_UP_INTERVAL_S = 0.5
 CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
+CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
 
 
 class _Assignment(ConsumerRebalanceListener):
@@ -183,14 +184,15 @@ class Worker:
 
     # --- settling -------------------------------------------------------------------------------------
 
-    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> None:
+    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> int:
+        """Settle one batch of the market; returns how many commands it applied (0 on failure)."""
         runtime = self.runtimes[symbol]
         started = time.perf_counter()
         try:
             batch = run_transaction(lambda: settle_commands(runtime, commands, self.ctx, up_to_seq))
         except Exception:  # noqa: BLE001 - the batch is retried (Kafka redelivery or catch-up)
             log.exception("settling failed", extra={"market": symbol})
-            return
+            return 0
         if batch.commands:
             self.settled_commands += batch.commands
             self.publisher.publish(batch.to_publish)
@@ -198,6 +200,7 @@ class Worker:
                 "market": symbol, "seq": batch.applied_seq, "commands": batch.commands, "trades": batch.trades,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "request_ids": sorted({c.request_id for c in commands if c.request_id})[:20] or None})
+        return batch.commands
 
     def _sync_markets(self) -> None:
         """Markets added while running get a runtime (the context re-reads them at most once a second)."""
@@ -226,8 +229,11 @@ class Worker:
             if now - since >= CATCH_UP_GRACE_S or runtime.book is None:
                 log.info("catching up from the database", extra={"market": symbol, "from_seq": runtime.applied_seq,
                                                                   "to_seq": target})
-                self._settle(symbol, [], up_to_seq=target)
-                if self.runtimes[symbol].applied_seq >= target:
+                deadline = time.monotonic() + CATCH_UP_SLICE_S
+                while (runtime.applied_seq < target and time.monotonic() < deadline
+                       and not self.stopping.is_set() and self._settle(symbol, [], up_to_seq=target)):
+                    pass
+                if runtime.applied_seq >= target:
                     self._behind_since.pop(symbol, None)
 
     # --- outbox ---------------------------------------------------------------------------------------

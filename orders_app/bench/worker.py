@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from orders_app import create_app
+    from orders_app.extensions import publisher
+    from orders_app.repositories import outbox
     from orders_app.messages import Fund, PlaceOrder
     from orders_app.models import MarketSequence, MarketState, Trade
     from orders_app.reconcile import reconcile
@@ -60,10 +62,17 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"placing {args.orders} orders in {symbol} with {args.threads} threads (the worker is not running)...")
     started = time.perf_counter()
+    def place(command):
+        publisher.publish(place_order(command, ctx).to_publish)  # as the API does after commit
     with ThreadPoolExecutor(args.threads) as pool:
-        list(pool.map(lambda command: place_order(command, ctx), commands))
+        list(pool.map(place, commands))
     print(f"  accepted in {time.perf_counter() - started:.1f}s "
           f"({args.orders / (time.perf_counter() - started):.0f} orders/s through the service, no HTTP)")
+    while True:  # every order event on Kafka before the worker starts, as with a live API
+        with ctx.uow() as uow:
+            if outbox.unpublished_count(uow.session, market_id) == 0:
+                break
+        time.sleep(0.2)
 
     def applied() -> int:
         with ctx.uow() as uow:

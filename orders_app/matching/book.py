@@ -5,8 +5,8 @@ Layout, chosen for CPython speed (measured with ``python -m orders_app.bench.eng
   so on both sides a smaller key is a better price and "crosses a limit" is ``key <= limit_key``;
 - ``_levels[key]`` is a FIFO deque of order ids, ``_totals[key]`` the level's resting lots;
 - per order, ``_orders[order_id] = (lots, user_id, key)``: one dict (fewer cache misses on big
-  books) of immutable int tuples, which the garbage collector untracks at once; a mutable
-  per-order object would stay tracked and be traversed again and again (it halved throughput);
+  books) of int-only tuples, which the garbage collector stops tracking at its first pass; a
+  mutable per-order object stays tracked and is traversed again and again (it halved throughput);
 - one binary heap of keys per side with lazy deletion: a heap may hold keys of removed levels, but
   its top is always a live level (best price in O(1)); it is rebuilt when stale keys dominate;
 - a cancel forgets the order at once but leaves its id in the deque (``_stale``); the deque drops it
@@ -19,12 +19,12 @@ order index is exactly the live ids of the levels, lots positive, heap tops live
 from collections import deque
 from heapq import heapify, heappop, heappush, nsmallest
 
-from .facts import BUY, CANCEL_REQUESTED, CANCELLED, PRICE_TICKS_LIMIT, SELL, Done
+from .facts import BUY, CANCEL_REQUESTED, CANCELLED, SELL, Done
 from .invariants import invariant
 
 _new = tuple.__new__
 
-# Stale keys tolerated in a heap before it is rebuilt, beyond twice the live levels.
+# A heap is rebuilt (dropping stale keys) when it outgrows twice the levels at the last rebuild, plus this.
 HEAP_STALE_KEYS_SLACK = 64
 # Stale (cancelled) ids tolerated in the deques before compaction, beyond the live orders.
 STALE_IDS_SLACK = 1024
@@ -33,7 +33,8 @@ STALE_IDS_SLACK = 1024
 class BookState:
     """Storage and queries of one market's book; ``OrderBook`` (matcher.py) adds matching."""
 
-    __slots__ = ("_levels", "_totals", "_orders", "_bid_heap", "_ask_heap", "_stale")
+    __slots__ = ("_levels", "_totals", "_orders", "_bid_heap", "_ask_heap", "_sides", "_heap_keys_max",
+                 "_stale")
 
     def __init__(self) -> None:
         self._levels: dict[int, deque] = {}
@@ -41,6 +42,9 @@ class BookState:
         self._orders: dict[int, tuple[int, int, int]] = {}
         self._bid_heap: list[int] = []
         self._ask_heap: list[int] = []
+        # side of the taker -> (opposite heap, own heap, sign): key = price * sign on the opposite side.
+        self._sides = {BUY: (self._ask_heap, self._bid_heap, 1), SELL: (self._bid_heap, self._ask_heap, -1)}
+        self._heap_keys_max = HEAP_STALE_KEYS_SLACK
         self._stale: set[int] = set()
 
     # -- queries ---------------------------------------------------------------------------
@@ -83,7 +87,7 @@ class BookState:
 
         Callers restore in original sequence order; a restored order must not cross the book."""
         self._check_new_id(order_id)
-        invariant(0 < price_ticks < PRICE_TICKS_LIMIT, f"price_ticks out of range: {price_ticks}")
+        invariant(price_ticks > 0, f"price_ticks must be positive: {price_ticks}")
         invariant(qty_lots > 0, f"qty_lots must be positive: {qty_lots}")
         if side == BUY:
             invariant(not self._ask_heap or price_ticks < self._ask_heap[0],
@@ -132,7 +136,7 @@ class BookState:
         self._totals[key] = lots
         heap = self._bid_heap if key < 0 else self._ask_heap
         heappush(heap, key)
-        if len(heap) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
+        if len(heap) > self._heap_keys_max:
             self._rebuild_heap(heap)
 
     def _rebuild_heap(self, heap: list[int]) -> None:
@@ -140,6 +144,7 @@ class BookState:
         bids = heap is self._bid_heap
         heap[:] = [k for k in self._levels if (k < 0) == bids]
         heapify(heap)
+        self._heap_keys_max = 2 * len(self._levels) + HEAP_STALE_KEYS_SLACK
 
     def _drop_level(self, key: int) -> None:
         """Forget an emptied level (every id left in it is stale) and keep the heap top live."""
@@ -174,7 +179,7 @@ class BookState:
             invariant(all(heap[(i - 1) // 2] <= heap[i] for i in range(1, len(heap))), "heap order broken")
             for key in (k for k in levels if (k < 0) == bids):
                 invariant(key in heap_keys, f"level {key} is missing from its heap")
-                invariant(key != 0 and abs(key) < PRICE_TICKS_LIMIT, f"level key out of range: {key}")
+                invariant(key != 0, "a level at price 0")
                 level_lots = 0
                 for order_id in levels[key]:
                     if order_id in orders:

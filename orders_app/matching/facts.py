@@ -31,9 +31,6 @@ MARKET_NO_LIQUIDITY = "market_no_liquidity"
 MARKET_BUDGET = "market_budget"
 CANCEL_REQUESTED = "cancel_requested"
 
-# Exclusive upper bound for price_ticks (default markets need at most 1e15 ticks).
-PRICE_TICKS_LIMIT = 1 << 62
-
 
 class Incoming(NamedTuple):
     """An order arriving at the book. ``price_ticks`` None means a market order (always IOC).

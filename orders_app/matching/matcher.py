@@ -12,17 +12,13 @@ when no crossing liquidity is left, or when the next resting order belongs to th
 from collections import deque
 from heapq import heappop, heappush
 
-from .book import HEAP_STALE_KEYS_SLACK, BookState
+from .book import BookState
 from .facts import (BUY, CANCELLED, COMPLETED, FILLED, FOK, GTC, IOC, MARKET_BUDGET, MARKET_NO_LIQUIDITY,
-                    POST_ONLY, PRICE_TICKS_LIMIT, REASON_FOK, REASON_IOC, REJECTED, SELF_TRADE, SELL,
+                    POST_ONLY, REASON_FOK, REASON_IOC, REJECTED, SELF_TRADE, SELL,
                     Done, Fill, Incoming, Rested)
 from .invariants import invariant
 
 _new = tuple.__new__
-
-# Limit keys that every resting order of the opposite side crosses (market orders).
-_MARKET_BUY_KEY = PRICE_TICKS_LIMIT
-_MARKET_SELL_KEY = -1
 
 
 class OrderBook(BookState):
@@ -35,15 +31,14 @@ class OrderBook(BookState):
         orders = self._orders
         if price is not None:
             # One combined test keeps validation off the profile; _refuse names the broken rule.
-            if (order_id in orders or order_id in self._stale or not 0 < price < PRICE_TICKS_LIMIT
-                    or not lots or lots < 0 or budget is not None):
+            if (order_id in orders or order_id in self._stale or price <= 0 or not lots or lots < 0
+                    or budget is not None):
                 self._refuse(order)
-            if side == BUY:
-                opposite, own, limit_key = self._ask_heap, self._bid_heap, price
-            elif side == SELL:
-                opposite, own, limit_key = self._bid_heap, self._ask_heap, -price
-            else:
+            try:
+                opposite, own, sign = self._sides[side]
+            except KeyError:
                 self._refuse(order)
+            limit_key = price * sign
             if not opposite or opposite[0] > limit_key:
                 # Nothing to take: the common case of a passive limit order, resting inlined for speed.
                 if tif == GTC:
@@ -54,7 +49,7 @@ class OrderBook(BookState):
                         levels[key] = deque((order_id,))
                         self._totals[key] = lots
                         heappush(own, key)
-                        if len(own) > 2 * len(levels) + HEAP_STALE_KEYS_SLACK:
+                        if len(own) > self._heap_keys_max:
                             self._rebuild_heap(own)
                     else:
                         queue.append(order_id)
@@ -78,14 +73,11 @@ class OrderBook(BookState):
                 return [_new(Done, (order_id, REJECTED, lots or 0, POST_ONLY, 0))]
             if budget is not None:
                 return self._buy_with_budget(order_id, user_id, lots, budget)
-            if side == BUY:
-                opposite, limit_key = self._ask_heap, _MARKET_BUY_KEY
-            else:
-                opposite, limit_key = self._bid_heap, _MARKET_SELL_KEY
+            opposite, own, sign = self._sides[side]
+            limit_key = max(opposite, default=0)  # crosses every level (stale heap keys are larger still)
 
         # Take from the opposite side, best level first, FIFO within a level (see module docstring).
         levels, totals = self._levels, self._totals
-        sign = 1 if side == BUY else -1
         facts: list = []
         append = facts.append
         self_trade = False
@@ -154,7 +146,7 @@ class OrderBook(BookState):
         """Raise InvariantViolation naming what is wrong with a malformed limit order."""
         order_id, _, side, price, lots, tif, _, budget = order
         self._check_new_id(order_id)
-        invariant(0 < price < PRICE_TICKS_LIMIT, f"price_ticks out of range: {price}")
+        invariant(price > 0, f"price_ticks must be positive: {price}")
         invariant(lots is not None and lots > 0, f"qty_lots must be positive: {lots}")
         invariant(budget is None, "only a market buy carries a quote budget")
         invariant(side in (BUY, SELL), f"unknown side {side!r}")
@@ -215,7 +207,7 @@ class OrderBook(BookState):
                 if remaining == 0:
                     reason = FILLED
                     break
-                if budget < price:
+                if budget < price - 1:
                     reason = FILLED if remaining is None else MARKET_BUDGET
                     break
                 maker_id = queue[0]

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from orders_app.models import OPEN_STATUSES, Order
+from orders_app.models import OPEN_STATUSES, Order, OrderAmendment
 
 RESTING_ASKS_PAGE_ROWS = 200
 
@@ -49,6 +49,25 @@ def mark_cancel_requested(session: Session, order_id: int, now: datetime) -> boo
         .where(Order.id == order_id, Order.status.in_(OPEN_STATUSES), Order.cancel_requested_at.is_(None))
         .values(cancel_requested_at=now, updated_at=now))
     return result.rowcount == 1
+
+
+def lock_mergeable_buy(session: Session, user_id: int, market_id: int, price) -> Order | None:
+    """MERGE_SAME_PRICE_ORDERS: the user's oldest untouched resting GTC limit buy at `price`, locked."""
+    return session.execute(
+        select(Order).where(Order.user_id == user_id, Order.market_id == market_id, Order.side == "buy",
+                            Order.type == "limit", Order.time_in_force == "GTC", Order.post_only.is_(False),
+                            Order.price == price, Order.status == "pending", Order.filled_quantity == 0,
+                            Order.cancel_requested_at.is_(None))
+        .order_by(Order.id).limit(1).with_for_update()).scalar_one_or_none()
+
+
+def add_to_order(session: Session, order: Order, *, seq: int, quantity, hold, now: datetime) -> None:
+    """Grow an order by a merged one: quantity and hold at once, the queue move when the worker applies
+    the amendment (`seq`)."""
+    session.execute(update(Order).where(Order.id == order.id).values(
+        quantity=Order.quantity + quantity, locked_amount=Order.locked_amount + hold, updated_at=now))
+    session.execute(insert(OrderAmendment).values(order_id=order.id, market_id=order.market_id, seq=seq,
+                                                  added_quantity=quantity, added_hold=hold, created_at=now))
 
 
 def resting_asks(session: Session, market_id: int, page_rows: int = RESTING_ASKS_PAGE_ROWS):

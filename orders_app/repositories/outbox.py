@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import OutboxEvent
@@ -32,10 +32,11 @@ def claim_unpublished(session: Session, *, older_than: datetime, rows_max: int) 
         .with_for_update(skip_locked=True)).scalars())
 
 
-def unpublished_count(session: Session) -> int:
-    from sqlalchemy import func
-    return int(session.execute(select(func.count()).select_from(OutboxEvent)
-                               .where(OutboxEvent.published_at.is_(None))).scalar_one())
+def unpublished_count(session: Session, market_id: int | None = None) -> int:
+    statement = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+    if market_id is not None:
+        statement = statement.where(OutboxEvent.market_id == market_id)
+    return int(session.execute(statement).scalar_one())
 
 
 def older_than(now: datetime, grace_ms: int) -> datetime:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from orders_app import money
 from orders_app.errors import invariant
-from orders_app.models import OPEN_STATUSES, Account, MarketSequence, MarketState, Order, OutboxEvent, Trade
+from orders_app.models import (OPEN_STATUSES, Account, MarketSequence, MarketState, Order, OrderAmendment,
+                               OutboxEvent, Trade)
 
 RESTING_LOAD_PAGE_ROWS = 5000
 
@@ -48,13 +49,24 @@ def commands_between(session: Session, market_id: int, first_seq: int, last_seq:
         .order_by(OutboxEvent.seq)).all()
 
 
+def pending_amendments(session: Session, market_id: int, after_seq: int) -> dict[int, list[tuple[int, Decimal]]]:
+    """MERGE_SAME_PRICE_ORDERS amendments not applied yet: {order_id: [(seq, added_quantity), ...]}."""
+    pending: dict[int, list[tuple[int, Decimal]]] = {}
+    for order_id, seq, added in session.execute(
+            select(OrderAmendment.order_id, OrderAmendment.seq, OrderAmendment.added_quantity)
+            .where(OrderAmendment.market_id == market_id, OrderAmendment.seq > after_seq)):
+        pending.setdefault(order_id, []).append((seq, added))
+    return pending
+
+
 def resting_orders(session: Session, market_id: int, applied_seq: int):
-    """Open limit orders already applied by the worker, in sequence (time priority) order, paged."""
+    """Open limit orders already applied by the worker, by placement sequence, paged (the caller orders
+    them by time priority: `queue_seq` when an amendment moved one back)."""
     after_seq = 0
     while True:
         page = session.execute(
             select(Order.id, Order.user_id, Order.side, Order.price, Order.quantity, Order.filled_quantity,
-                   Order.seq)
+                   Order.seq, Order.queue_seq)
             .where(Order.market_id == market_id, Order.status.in_(OPEN_STATUSES), Order.type == "limit",
                    Order.seq > after_seq, Order.seq <= applied_seq)
             .order_by(Order.seq).limit(RESTING_LOAD_PAGE_ROWS)).all()
@@ -103,9 +115,12 @@ def _json_table(*columns: str) -> str:
 
 
 _WRITE_ORDERS = text(
-    "UPDATE orders o JOIN " + _json_table("id BIGINT", "filled DECIMAL(38,18)", "filled_quote DECIMAL(38,18)", "locked DECIMAL(38,18)", "status VARCHAR(16)", "reason VARCHAR(32)") +
+    "UPDATE orders o JOIN " + _json_table(
+        "id BIGINT", "filled DECIMAL(38,18)", "filled_quote DECIMAL(38,18)", "locked DECIMAL(38,18)",
+        "status VARCHAR(16)", "reason VARCHAR(32)", "queue_seq BIGINT") +
     " ON o.id = j.id SET o.filled_quantity = j.filled, o.filled_quote = j.filled_quote, "
-    "o.locked_amount = j.locked, o.status = j.status, o.status_reason = j.reason, o.updated_at = :now")
+    "o.locked_amount = j.locked, o.status = j.status, o.status_reason = j.reason, "
+    "o.queue_seq = COALESCE(j.queue_seq, o.queue_seq), o.updated_at = :now")
 
 _WRITE_ACCOUNTS = text(
     "INSERT INTO accounts (user_id, asset, available, locked) SELECT j.user_id, j.asset, j.available, j.locked "
@@ -128,7 +143,8 @@ _INSERT_EVENTS = text(
 
 
 def write_orders(session: Session, rows: list[list], now: datetime) -> None:
-    """New state of already-locked orders: [id, filled, filled_quote, locked, status, reason] rows."""
+    """New state of already-locked orders: [id, filled, filled_quote, locked, status, reason, queue_seq]
+    rows (queue_seq None: unchanged)."""
     if rows:
         session.execute(_WRITE_ORDERS, {"rows": _json(rows), "now": now})
 

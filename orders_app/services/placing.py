@@ -124,6 +124,11 @@ def place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
     def attempt() -> PlacedOrder:
         with ctx.uow() as uow:
             session = uow.session
+            if _may_merge(command, ctx):
+                merged = _merge_into_pending_buy(session, ctx, command, checked)
+                if merged is not None:
+                    uow.commit()
+                    return merged
             if checked.price is not None and command.side == "buy":
                 hold_amount = money.multiply(checked.price, checked.quantity)
             elif command.side == "sell":
@@ -166,6 +171,34 @@ def place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
         if "foreign key constraint fails" in str(error.orig).lower():
             raise NotFound(f"User {command.user_id} does not exist.", "userId") from None
         raise
+
+
+def _may_merge(command: PlaceOrder, ctx: ServiceContext) -> bool:
+    return (ctx.settings.merge_same_price_orders and command.side == "buy" and command.order_type == "limit"
+            and command.time_in_force == "GTC" and not command.post_only and command.client_order_id is None)
+
+
+def _merge_into_pending_buy(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOrder):
+    """The original system's behaviour (MERGE_SAME_PRICE_ORDERS=true): a limit buy joins the user's
+    untouched pending buy at the same price; the merged order goes to the back of that price level
+    when the worker applies the `order_amended` command. Lock order: the order row, then the market's
+    sequence, then the account."""
+    market = checked.market
+    existing = orders.lock_mergeable_buy(session, command.user_id, market.id, checked.price)
+    if existing is None:
+        return None
+    hold_amount = money.multiply(checked.price, checked.quantity)
+    seq = markets.next_seq(session, market.id)
+    now = utc_now()
+    if not accounts.hold(session, command.user_id, checked.hold_asset, hold_amount, existing.id):
+        raise InsufficientFunds(f"Placing this order needs {money.format_amount(hold_amount)} "
+                                f"{checked.hold_asset} available.", "quantity")
+    orders.add_to_order(session, existing, seq=seq, quantity=checked.quantity, hold=hold_amount, now=now)
+    session.refresh(existing)
+    view = order_view(existing, market.symbol)
+    publish = record_market_event(session, ctx, "order_amended", market, seq, existing.id, view,
+                                  command.request_id, now)
+    return PlacedOrder(view, True, (publish,))
 
 
 def _find_existing(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder | None:

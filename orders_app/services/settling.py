@@ -19,7 +19,8 @@ from decimal import Decimal
 
 from orders_app import money
 from orders_app.errors import invariant
-from orders_app.matching import Done, Fill, Incoming, OrderBook, Rested
+from orders_app.matching import Fill, Incoming, OrderBook, Rested
+from orders_app.models import FINAL_STATUSES
 from orders_app.repositories import settlement
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
@@ -27,13 +28,13 @@ from orders_app.services.events import PendingPublish
 from orders_app.services.views import iso_utc
 
 ZERO = Decimal(0)
-BOOK_CHECK_ORDERS_MAX = 10_000  # full book invariant check after each batch up to this size (O(n))
+BOOK_CHECK_ORDERS_MAX = 1_000  # full book invariant check after each batch up to this size (it is O(n))
 
 
 @dataclass(frozen=True)
 class MarketCommand:
     seq: int
-    event_type: str  # order_placed | cancel_requested
+    event_type: str  # order_placed | cancel_requested | order_amended
     order_id: int
     request_id: str | None = None
 
@@ -64,16 +65,27 @@ class OrderChange:
     reason: str | None = None
     final: bool = False
     unspent_budget: int | None = None
+    queue_seq: int | None = None  # an applied amendment moved it to the back of its level
 
 
 def rebuild_book(runtime: MarketRuntime, session, applied_seq: int) -> None:
-    """The book as the database has it at `applied_seq`: open limit orders in time priority."""
+    """The book as the database has it at `applied_seq`: open limit orders in time priority, without the
+    quantity of merges (amendments) not applied yet."""
     spec, book = runtime.spec, OrderBook()
-    for row in settlement.resting_orders(session, spec.id, applied_seq):
-        book.add_resting(row.id, row.user_id, row.side, money.to_units(row.price, spec.price_step),
-                         money.to_units(row.quantity - row.filled_quantity, spec.quantity_step))
+    pending = settlement.pending_amendments(session, spec.id, applied_seq)
+    rows = sorted(settlement.resting_orders(session, spec.id, applied_seq), key=lambda r: r.queue_seq or r.seq)
+    for row in rows:
+        remaining = row.quantity - row.filled_quantity - _withheld(pending, row.id, applied_seq)
+        if remaining > 0:
+            book.add_resting(row.id, row.user_id, row.side, money.to_units(row.price, spec.price_step),
+                             money.to_units(remaining, spec.quantity_step))
     book.check_invariants()
     runtime.book, runtime.applied_seq = book, applied_seq
+
+
+def _withheld(pending: dict, order_id: int, as_of_seq: int) -> Decimal:
+    """Quantity merged into the order by amendments after `as_of_seq`: not in the book yet."""
+    return sum((added for seq, added in pending.get(order_id, ()) if seq > as_of_seq), ZERO)
 
 
 def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[MarketCommand],
@@ -92,10 +104,12 @@ def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[
     return ordered
 
 
-def _incoming(order, spec: MarketSpec) -> Incoming:
-    """The engine's view of an order row (an `Order` or a row of SETTLED_ORDER_COLUMNS)."""
+def incoming_from_row(order, spec: MarketSpec, filled: Decimal | None = None, withheld: Decimal = ZERO) -> Incoming:
+    """The engine's view of an order row (an `Order` or a row of SETTLED_ORDER_COLUMNS): its quantity not
+    filled yet (`filled` overrides the row's, within a batch) and not withheld for a later amendment."""
     price_ticks = None if order.price is None else money.to_units(order.price, spec.price_step)
-    lots = None if order.quantity is None else money.to_units(order.quantity - order.filled_quantity,
+    filled = order.filled_quantity if filled is None else filled
+    lots = None if order.quantity is None else money.to_units(order.quantity - filled - withheld,
                                                                spec.quantity_step)
     budget = None
     if order.type == "market" and order.side == "buy":
@@ -169,6 +183,15 @@ class _Settlement:
             maker = self.change(fill.maker_order_id)
             maker.status, maker.reason, maker.final = "completed", "filled", True
 
+    def on_facts(self, facts: list, seq: int) -> None:
+        match_index = 0
+        for fact in facts:
+            if isinstance(fact, Fill):
+                self.on_fill(fact, seq, match_index)
+                match_index += 1
+            else:
+                self.on_terminal(fact)
+
     def on_terminal(self, fact) -> None:
         change = self.change(fact.order_id)
         if isinstance(fact, Rested):
@@ -207,7 +230,8 @@ class _Settlement:
                 expected = (money.subtract(order.quantity, filled) if order.side == "sell"
                             else money.multiply(order.price, money.subtract(order.quantity, filled)))
                 invariant(locked == expected, f"order {order_id}: open hold {locked} != {expected}")
-            rows.append([order_id, filled, money.add(order.filled_quote, change.paid), locked, status, reason])
+            rows.append([order_id, filled, money.add(order.filled_quote, change.paid), locked, status, reason,
+                         change.queue_seq])
         return rows
 
 
@@ -228,20 +252,25 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
         book = runtime.book
         try:
             orders = settlement.lock_orders(session, {c.order_id for c in to_apply})
+            pending = settlement.pending_amendments(session, spec.id, last_seq)
             batch = _Settlement(ctx, spec)
             for command in to_apply:
                 order = orders.get(command.order_id)
                 invariant(order is not None and order.market_id == spec.id,
                           f"{spec.symbol} command {command.seq}: order {command.order_id} not in this market")
                 if command.event_type == "order_placed":
-                    facts = book.submit(_incoming(order, spec))
-                    match_index = 0
-                    for fact in facts:
-                        if isinstance(fact, Fill):
-                            batch.on_fill(fact, command.seq, match_index)
-                            match_index += 1
-                        else:
-                            batch.on_terminal(fact)
+                    batch.on_facts(book.submit(incoming_from_row(
+                        order, spec, withheld=_withheld(pending, order.id, command.seq))), command.seq)
+                elif command.event_type == "order_amended":
+                    change = batch.change(order.id)
+                    if change.final or order.status in FINAL_STATUSES:
+                        continue  # cancelled or filled before the merge applied: nothing to requeue
+                    book.cancel(order.id)  # leaves its level; re-enters at the back with the merged quantity
+                    filled = money.add(order.filled_quantity,
+                                       money.from_units(change.filled_lots, spec.quantity_step))
+                    change.queue_seq = command.seq
+                    batch.on_facts(book.submit(incoming_from_row(
+                        order, spec, filled=filled, withheld=_withheld(pending, order.id, command.seq))), command.seq)
                 elif command.event_type == "cancel_requested":
                     done = book.cancel(command.order_id)
                     if done is not None:

@@ -11,17 +11,14 @@ import random
 import signal
 import time
 import uuid
-from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
-from orders_app import money
-from orders_app.matching import Fill, OrderBook
-from orders_app.models import MarketState, Order, Trade
+from orders_app.models import MarketState
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from orders_app.services.settling import _incoming
+from tests.faults.replay import engine_replay, recorded_trades
 from tests.integration.test_matching_e2e import wait_settled
 from tests.processes import WorkerProcess
 
@@ -72,26 +69,10 @@ def test_worker_killed_five_times_mid_batch_loses_and_doubles_no_fill(app, make_
     finally:
         assert final.stop() == 0
 
-    with ctx.uow() as uow:
-        orders = list(uow.session.execute(select(Order).where(Order.market_id == market_id)
-                                          .order_by(Order.seq)).scalars())
-        trades = list(uow.session.execute(select(Trade).where(Trade.market_id == market_id)).scalars())
-        expected, book = Counter(), OrderBook()
-        for order in orders:
-            pristine = Order(**{c.key: getattr(order, c.key) for c in Order.__mapper__.column_attrs})
-            pristine.filled_quantity = 0
-            for fact in book.submit(_incoming(pristine, spec)):
-                if isinstance(fact, Fill):
-                    expected[(fact.taker_order_id, fact.maker_order_id, fact.price_ticks, fact.qty_lots)] += 1
-        actual = Counter()
-        for trade in trades:
-            taker, maker = ((trade.buy_order_id, trade.sell_order_id) if trade.taker_side == "buy"
-                            else (trade.sell_order_id, trade.buy_order_id))
-            actual[(taker, maker, money.to_units(trade.price, spec.price_step),
-                    money.to_units(trade.quantity, spec.quantity_step))] += 1
-    assert len(trades) > 100
+    expected, actual = engine_replay(ctx, market_id, spec), recorded_trades(ctx, market_id, spec)
+    assert sum(actual.values()) > 100
     assert actual == expected
-    print(f"worker kill -9: {ORDERS} orders, {kills} kills, {len(trades)} trades, all equal to the engine's")
+    print(f"worker kill -9: {ORDERS} orders, {kills} kills, {sum(actual.values())} trades equal to the engine's")
     with ctx.uow() as uow:
         report = reconcile(uow.session)
     assert report.ok, report.render()
