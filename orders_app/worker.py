@@ -21,7 +21,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
-from orders_app.messaging.producer import build_producer
+from orders_app.messaging.producer import build_producer, close_producer
 from orders_app.messaging.publisher import OutboxPublisher
 from orders_app.messaging.sweeper import sweep_once
 from orders_app.messaging.topics import ensure_topics
@@ -257,8 +257,4 @@ class Worker:
 
     def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                producer.close(timeout=0)
-            except Exception:  # noqa: BLE001
-                pass
+        close_producer(producer)

@@ -20,3 +20,13 @@ def build_producer(settings: Settings, client_id: str) -> KafkaProducer:
         max_block_ms=settings.kafka_request_timeout_ms,
         retries=3,
     )
+
+
+def close_producer(producer: KafkaProducer | None) -> None:
+    """Close without waiting: whatever is unsent stays in the outbox and is published again later."""
+    if producer is None:
+        return
+    try:
+        producer.close(timeout=0)
+    except Exception:  # noqa: BLE001 - a producer of a broker that is gone may fail to close; nothing to do
+        pass

@@ -13,7 +13,7 @@ import threading
 import time
 
 from orders_app.config import Settings
-from orders_app.messaging.producer import build_producer
+from orders_app.messaging.producer import build_producer, close_producer
 from orders_app.messaging.sweeper import mark_published
 from orders_app.messaging.topics import ensure_topics
 
@@ -110,11 +110,7 @@ class OutboxPublisher:
     def _reset_producer(self) -> None:
         self._down_until = time.monotonic() + RECONNECT_BACKOFF_S
         producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                producer.close(timeout=0)
-            except Exception:  # noqa: BLE001
-                pass
+        close_producer(producer)
 
     def drain(self, timeout_s: float = 5.0) -> None:
         """Wait until queued rows were handled (tests, graceful shutdown)."""
