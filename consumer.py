@@ -5,7 +5,6 @@ import sys
 
 from orders_app import create_app
 from orders_app.config import ConfigError
-from orders_app.extensions import publisher
 from orders_app.worker import Worker
 
 
@@ -15,11 +14,11 @@ def main() -> int:
     except ConfigError as error:
         print(f"consumer.py refuses to start: {error}", file=sys.stderr)
         return 2
-    worker = Worker(app.extensions["orders_service_context"], publisher)
+    worker = Worker(app.extensions["orders_service_context"])
     worker.install_signal_handlers()
     worker.run()
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the guard also keeps the relay child (spawned) from running main()
     sys.exit(main())

@@ -1,12 +1,13 @@
-"""The standalone worker process (`python consumer.py`): consume, match, settle, publish, sweep.
+"""The standalone worker process (`python consumer.py`): consume, match, settle; a relay child publishes.
 
 Loop: poll `order-events` (consumer group, manual offsets) -> per market, settle the batch in one DB
-transaction (services/settling.py) -> commit the Kafka offsets -> publish the batch's trade events.
+transaction (services/settling.py, which writes the trade events to the outbox) -> commit the Kafka
+offsets. A child process, the outbox relay (relay.py), publishes the trade events and stale outbox rows.
 Kafka is the fast path; the database decides: every `CATCH_UP_INTERVAL_S` the worker compares each of
 its markets' accepted sequence with its applied one and settles what Kafka did not deliver (a broker
 that lost its topics, a lost message). Without a Kafka assignment it does that for every market — safe,
-because `market_state` is locked by whichever worker settles a market. The worker also sweeps the
-outbox. SIGTERM/SIGINT let the current batch finish and commit; then it leaves the group cleanly.
+because `market_state` is locked by whichever worker settles a market. SIGTERM/SIGINT let the current batch finish and commit; then it leaves the group cleanly and
+stops the relay.
 """
 from __future__ import annotations
 
@@ -21,10 +22,8 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
-from orders_app.messaging.producer import build_producer, close_producer
-from orders_app.messaging.publisher import OutboxPublisher
-from orders_app.messaging.sweeper import sweep_once
 from orders_app.messaging.topics import ensure_topics
+from orders_app.relay import start_relay
 from orders_app.repositories import settlement
 from orders_app.services import ServiceContext
 from orders_app.services.settling import MarketCommand, MarketRuntime, settle_commands
@@ -36,6 +35,7 @@ POLL_TIMEOUT_MS = 100
 SETTLE_BATCH_RECORDS_MAX = 1000
 CATCH_UP_INTERVAL_S = 0.5
 CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
+RELAY_CHECK_INTERVAL_S = 1.0
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
 
 
@@ -53,19 +53,18 @@ class _Assignment(ConsumerRebalanceListener):
 
 
 class Worker:
-    def __init__(self, ctx: ServiceContext, publisher: OutboxPublisher):
+    def __init__(self, ctx: ServiceContext):
         self.ctx = ctx
         self.settings = ctx.settings
-        self.publisher = publisher
         self.stopping = threading.Event()
         self.runtimes = {spec.symbol: MarketRuntime(spec) for spec in ctx.markets.values()}
         self.assigned_partitions: set[int] | None = None
         self.partition_count: int | None = None
         self._consumer: KafkaConsumer | None = None
-        self._producer = None
+        self._relay = None
         self._behind_since: dict[str, float] = {}
         self._next_catch_up = 0.0
-        self._next_sweep = 0.0
+        self._next_relay_check = 0.0
         self._kafka_retry_at = 0.0
         self.settled_commands = 0
 
@@ -90,9 +89,9 @@ class Worker:
             if now >= self._next_catch_up:
                 self._catch_up(now)
                 self._next_catch_up = now + CATCH_UP_INTERVAL_S
-            if now >= self._next_sweep:
-                self._sweep_outbox()
-                self._next_sweep = now + self.settings.outbox_sweep_interval_ms / 1000
+            if now >= self._next_relay_check:
+                self._supervise_relay()
+                self._next_relay_check = now + RELAY_CHECK_INTERVAL_S
         self._close()
         log.info("worker stopped", extra={"settled_commands": self.settled_commands})
 
@@ -103,9 +102,7 @@ class Worker:
                 consumer.close(autocommit=False)
             except Exception:  # noqa: BLE001
                 log.warning("consumer close failed", exc_info=True)
-        self._drop_producer()
-        self.publisher.drain()
-        self.publisher.stop()
+        self._stop_relay()
 
     # --- Kafka ----------------------------------------------------------------------------------------
 
@@ -195,7 +192,6 @@ class Worker:
             return 0
         if batch.commands:
             self.settled_commands += batch.commands
-            self.publisher.publish(batch.to_publish)
             log.info("settled batch", extra={
                 "market": symbol, "seq": batch.applied_seq, "commands": batch.commands, "trades": batch.trades,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -236,25 +232,17 @@ class Worker:
                 if runtime.applied_seq >= target:
                     self._behind_since.pop(symbol, None)
 
-    # --- outbox ---------------------------------------------------------------------------------------
+    # --- outbox relay ---------------------------------------------------------------------------------
 
-    def _sweep_outbox(self) -> None:
-        if self._producer is None:
-            if self._consumer is None:
-                return  # Kafka is down; the consumer's reconnect attempts tell us when it is back
-            try:
-                self._producer = build_producer(self.settings, client_id="orders-worker-sweeper")
-            except Exception as error:  # noqa: BLE001
-                log.warning("sweeper cannot reach Kafka: %s", error)
-                return
-        try:
-            while sweep_once(self.ctx.session_factory, self._producer, self.settings) \
-                    >= self.settings.outbox_sweep_batch_rows_max and not self.stopping.is_set():
-                pass
-        except Exception as error:  # noqa: BLE001 - Kafka or DB hiccup: rows stay unpublished, retry
-            log.warning("outbox sweep failed: %s", error)
-            self._drop_producer()
+    def _supervise_relay(self) -> None:
+        """The relay child publishes trade events and stale outbox rows; restart it if it died."""
+        if self._relay is None or not self._relay.is_alive():
+            if self._relay is not None:
+                log.warning("outbox relay exited with %s; restarting it", self._relay.exitcode)
+            self._relay = start_relay()
 
-    def _drop_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        close_producer(producer)
+    def _stop_relay(self) -> None:
+        relay, self._relay = self._relay, None
+        if relay is not None and relay.is_alive():
+            relay.terminate()  # SIGTERM: it finishes its batch and leaves
+            relay.join(timeout=30)

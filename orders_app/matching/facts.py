@@ -33,10 +33,12 @@ CANCEL_REQUESTED = "cancel_requested"
 
 
 class Incoming(NamedTuple):
-    """An order arriving at the book. ``price_ticks`` None means a market order (always IOC).
+    """An order arriving at the book. ``price_ticks`` None means a market order: always IOC (its
+    ``tif`` is ignored), and rejected if ``post_only``.
 
     A market buy carries ``qty_lots`` and/or ``quote_budget`` (ticks * lots); every other order
-    carries ``qty_lots`` only.
+    carries ``qty_lots`` only. A post-only limit order that does not cross follows its ``tif``:
+    GTC rests, IOC is cancelled, FOK is rejected.
     """
 
     order_id: int

@@ -207,7 +207,7 @@ class OrderBook(BookState):
                 if remaining == 0:
                     reason = FILLED
                     break
-                if budget < price - 1:
+                if budget < price:
                     reason = FILLED if remaining is None else MARKET_BUDGET
                     break
                 maker_id = queue[0]
@@ -223,6 +223,7 @@ class OrderBook(BookState):
                 if remaining is not None:
                     take = min(take, remaining)
                     remaining -= take
+                invariant(take > 0, "a market buy step must take at least one lot")  # else it never ends
                 budget -= take * price
                 total -= take
                 maker_lots -= take

@@ -1,4 +1,5 @@
-"""The outbox sweeper: publishes rows that stayed unpublished (Kafka was down, a process died).
+"""The outbox sweeper: publishes rows that stayed unpublished (Kafka was down, a process died), and
+the matching worker's trade events, which only the sweeper publishes (at once, not after the grace).
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several sweepers never publish the same row at once,
 sent in id order (which is sequence order within a market), flushed, then marked published in the same
@@ -29,7 +30,8 @@ def sweep_once(session_factory: sessionmaker, producer, settings: Settings) -> i
     with UnitOfWork(session_factory) as uow:
         session = uow.session
         rows = outbox.claim_unpublished(session, older_than=outbox.older_than(utc_now(), settings.outbox_sweep_grace_ms),
-                                       rows_max=settings.outbox_sweep_batch_rows_max)
+                                        rows_max=settings.outbox_sweep_batch_rows_max,
+                                        immediate_topic=settings.trade_events_topic)
         if not rows:
             return 0
         futures = [producer.send(row.topic, key=row.message_key.encode(), value=row.payload.encode())
@@ -39,5 +41,5 @@ def sweep_once(session_factory: sessionmaker, producer, settings: Settings) -> i
             future.get(timeout=0)  # raises the send error, if any: nothing is marked, all retried later
         outbox.mark_published(session, [row.id for row in rows], utc_now())
         uow.commit()
-        log.info("outbox sweeper published %d rows (ids %d..%d)", len(rows), rows[0].id, rows[-1].id)
+        log.debug("outbox sweeper published %d rows (ids %d..%d)", len(rows), rows[0].id, rows[-1].id)
         return len(rows)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import OutboxEvent
@@ -21,12 +21,17 @@ def mark_published(session: Session, event_ids: list[int], now: datetime) -> Non
                     .values(published_at=now))
 
 
-def claim_unpublished(session: Session, *, older_than: datetime, rows_max: int) -> list[OutboxEvent]:
-    """Unpublished events created before `older_than`, locked (SKIP LOCKED: two sweepers never take the
-    same row), in (market, seq) order so each market's events reach Kafka in sequence."""
+def claim_unpublished(session: Session, *, older_than: datetime, rows_max: int,
+                      immediate_topic: str | None = None) -> list[OutboxEvent]:
+    """Unpublished events created before `older_than` (or of `immediate_topic`, which nobody else
+    publishes), locked (SKIP LOCKED: two sweepers never take the same row), in id order, which is
+    sequence order within a market, so each market's events reach Kafka in sequence."""
+    due = OutboxEvent.created_at < older_than
+    if immediate_topic is not None:
+        due = or_(due, OutboxEvent.topic == immediate_topic)
     return list(session.execute(
         select(OutboxEvent)
-        .where(OutboxEvent.published_at.is_(None), OutboxEvent.created_at < older_than)
+        .where(OutboxEvent.published_at.is_(None), due)
         .order_by(OutboxEvent.id)
         .limit(rows_max)
         .with_for_update(skip_locked=True)).scalars())

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, select, text, tuple_, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from orders_app import money
@@ -189,14 +189,8 @@ def insert_ledger(session: Session, rows: list[list]) -> None:
 
 
 def insert_events(session: Session, *, topic: str, key: str, event_type: str, payloads: list[str],
-                  now: datetime) -> list[int]:
-    """Outbox rows of one topic/key; returns their ids in order (RETURNING where the server has it)."""
-    if not payloads:
-        return []
-    params = {"topic": topic, "message_key": key, "event_type": event_type, "now": now}
-    if session.get_bind().dialect.insert_returning:
-        statement = text(_INSERT_EVENTS.text + " RETURNING id")
-        return [row[0] for row in session.execute(statement, params | {"rows": _json([[p] for p in payloads])})]
-    return [int(session.execute(insert(OutboxEvent).values(topic=topic, message_key=key, event_type=event_type,
-                                                           payload=payload, created_at=now)).inserted_primary_key[0])
-            for payload in payloads]
+                  now: datetime) -> None:
+    """Outbox rows of one topic/key, for the relay to publish."""
+    if payloads:
+        session.execute(_INSERT_EVENTS, {"topic": topic, "message_key": key, "event_type": event_type, "now": now,
+                                         "rows": _json([[payload] for payload in payloads])})

@@ -24,7 +24,6 @@ from orders_app.models import FINAL_STATUSES
 from orders_app.repositories import settlement
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
-from orders_app.services.events import PendingPublish
 from orders_app.services.views import iso_utc
 
 ZERO = Decimal(0)
@@ -52,7 +51,6 @@ class SettledBatch:
     applied_seq: int
     commands: int
     trades: int
-    to_publish: tuple[PendingPublish, ...] = ()
 
 
 @dataclass
@@ -288,7 +286,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             settlement.write_orders(session, order_rows, batch.now)
             settlement.write_accounts(session, _new_balances(session, batch.deltas))
             settlement.insert_ledger(session, batch.ledger)
-            to_publish = _trade_events(session, ctx, spec, batch.trades, trade_ids, batch.now)
+            _record_trade_events(session, ctx, spec, batch.trades, trade_ids, batch.now)
             new_seq = to_apply[-1].seq
             settlement.set_applied_seq(session, spec.id, new_seq)
             if len(book) <= BOOK_CHECK_ORDERS_MAX:
@@ -298,7 +296,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             runtime.book = None  # the in-memory book may be ahead of the database: rebuild next time
             raise
         runtime.applied_seq = new_seq
-        return SettledBatch(new_seq, len(to_apply), len(trade_ids), tuple(to_publish))
+        return SettledBatch(new_seq, len(to_apply), len(trade_ids))
 
 
 def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]):
@@ -323,16 +321,16 @@ def _check_conservation(batch: _Settlement) -> None:
     invariant(all(total == 0 for total in per_asset.values()), f"batch does not conserve assets: {per_asset}")
 
 
-def _trade_events(session, ctx: ServiceContext, spec: MarketSpec, trades: list[list], trade_ids: list[int],
-                  now) -> list[PendingPublish]:
-    """One `trade-events` message per trade, written to the outbox in the settling transaction."""
-    topic, timestamp = ctx.settings.trade_events_topic, iso_utc(now)
+def _record_trade_events(session, ctx: ServiceContext, spec: MarketSpec, trades: list[list], trade_ids: list[int],
+                         now) -> None:
+    """One `trade-events` message per trade, written to the outbox in the settling transaction (the
+    relay publishes it)."""
+    timestamp = iso_utc(now)
     payloads = [json.dumps({
         "type": "trade", "version": 1, "id": trade_id, "currency_symbol": spec.symbol,
         "price": money.format_amount(price), "quantity": money.format_amount(quantity), "buy_order_id": buy_id,
         "sell_order_id": sell_id, "taker_side": taker_side, "seq": seq, "timestamp": timestamp,
     }, separators=(",", ":"), sort_keys=True)
         for trade_id, (price, quantity, buy_id, sell_id, _, _, taker_side, seq, _) in zip(trade_ids, trades)]
-    ids = settlement.insert_events(session, topic=topic, key=spec.symbol, event_type="trade", payloads=payloads,
-                                   now=now)
-    return [PendingPublish(outbox_id, topic, spec.symbol, payload.encode()) for outbox_id, payload in zip(ids, payloads)]
+    settlement.insert_events(session, topic=ctx.settings.trade_events_topic, key=spec.symbol, event_type="trade",
+                             payloads=payloads, now=now)

@@ -23,10 +23,10 @@ from tests.integration.test_matching_e2e import wait_settled
 from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.slow
-ORDERS = 1500
+ORDERS = 2000
 KILLS = 5
 SEED = 20261125
-SMALL_BATCHES = {"KAFKA_MAX_POLL_INTERVAL_MS": "3000", "SETTLE_BATCH_COMMANDS_MAX": "100"}
+SMALL_BATCHES = {"KAFKA_MAX_POLL_INTERVAL_MS": "3000", "SETTLE_BATCH_COMMANDS_MAX": "20"}
 
 
 def _applied(ctx, market_id):
@@ -56,7 +56,7 @@ def test_worker_killed_five_times_mid_batch_loses_and_doubles_no_fill(app, make_
         deadline = time.monotonic() + 60
         while _applied(ctx, market_id) == last_progress and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.3))  # somewhere inside the next batch
+        time.sleep(rng.uniform(0, 0.05))  # somewhere inside one of the next batches
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait(timeout=10)
         kills += 1
