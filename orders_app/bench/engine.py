@@ -8,8 +8,9 @@ while the book is above ``size``, which keeps its size steady), ~10% cancels of 
 orders. 50 users. Each size is timed ``--repeat`` times on a fresh pre-filled book; the best run is
 shown, since this machine is shared. The fills column counts the Fill facts the engine returned.
 
-The same commands then run on the naive reference book (tests/unit/reference_book.py) for a few
+Then the same commands run on the naive reference book (tests/unit/reference_book.py) for a few
 seconds, and every one of its facts is compared with the engine's, so the ratio compares equal work.
+The naive runs come after all engine runs: their garbage scatters the heap and slows later runs.
 """
 import argparse
 import gc
@@ -159,8 +160,10 @@ def main() -> None:
           f"best of {args.repeat} runs per size")
     print(f"{'book size':>10} {'commands':>9} {'orders/s':>11} {'takers':>8} {'fills':>8} {'size after':>10}"
           f" {'naive orders/s':>15} {'naive cmds':>10} {'ratio':>7}")
-    for size in (int(s) for s in args.sizes.split(",")):
-        rows, commands, expected, expected_fills, takers = generate_workload(size, args.commands)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    engine_rows = []
+    for size in sizes:
+        rows, commands, _, expected_fills, takers = generate_workload(size, args.commands)
         # Best of a few runs: this machine is shared, and the slow runs measure the neighbours.
         runs = []
         for _ in range(args.repeat):
@@ -169,14 +172,19 @@ def main() -> None:
         elapsed, fills, size_after = min(runs)
         if any(run[1] != expected_fills for run in runs):
             raise SystemExit(f"engine is not deterministic: {[run[1] for run in runs]} fills, not {expected_fills}")
-        rate = len(commands) / elapsed
-        naive = None if args.no_naive else run_naive(rows, commands, expected)
+        engine_rows.append((size, len(commands), len(commands) / elapsed, takers, fills, size_after))
+        del rows, commands, runs
+    for size, commands_count, rate, takers, fills, size_after in engine_rows:
+        naive = None
+        if not args.no_naive:
+            rows, commands, expected, _, _ = generate_workload(size, min(args.commands, NAIVE_COMMANDS_MAX))
+            naive = run_naive(rows, commands, expected)
         if naive is None:
             naive_text = f"{'-':>15} {'-':>10} {'-':>7}"
         else:
             naive_rate = naive[1] / naive[0]
             naive_text = f"{naive_rate:>15,.0f} {naive[1]:>10,} {rate / naive_rate:>6,.0f}x"
-        print(f"{size:>10,} {len(commands):>9,} {rate:>11,.0f} {takers:>8,} {fills:>8,} {size_after:>10,}"
+        print(f"{size:>10,} {commands_count:>9,} {rate:>11,.0f} {takers:>8,} {fills:>8,} {size_after:>10,}"
               f" {naive_text}", flush=True)
 
 
