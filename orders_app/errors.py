@@ -60,14 +60,10 @@ class ServiceUnavailable(DomainError):
     code, status = "SERVICE_UNAVAILABLE", 503
 
 
-class InvariantViolation(Exception):
-    """A programmer error or corrupt data: the transaction is aborted, never committed."""
-
-
-def invariant(condition: bool, message: str) -> None:
-    """Checked where money moves; unlike `assert`, it survives `python -O`."""
-    if not condition:
-        raise InvariantViolation(message)
+# One InvariantViolation for the whole system: a programmer error or corrupt data aborts the transaction,
+# never committed. Unlike `assert`, `invariant` survives `python -O`. It lives in the pure engine's package
+# (which may import nothing of ours) and is re-exported here for everything else.
+from orders_app.matching.invariants import InvariantViolation, invariant  # noqa: E402,F401
 
 
 _HTTP_CODES = {

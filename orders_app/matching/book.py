@@ -115,6 +115,22 @@ class BookState:
             self._drop_level(key)
         return _new(Done, (order_id, CANCELLED, lots, CANCEL_REQUESTED, 0))
 
+    def withdraw(self, order_id: int) -> int | None:
+        """Take a resting order out of its level at once (no stale id left behind), so the same id may be
+        submitted again: an amended order re-entering at the back of its level. O(level length), unlike
+        ``cancel``; amendments are rare. Returns its lots, or None if it is not resting."""
+        record = self._orders.pop(order_id, None)
+        if record is None:
+            return None
+        lots, _, key = record
+        self._levels[key].remove(order_id)
+        total = self._totals[key] - lots
+        if total:
+            self._totals[key] = total
+        else:
+            self._drop_level(key)
+        return lots
+
     # -- primitives shared with the matcher ---------------------------------------------------
 
     def _check_new_id(self, order_id: int) -> None:

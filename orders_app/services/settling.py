@@ -263,7 +263,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                     change = batch.change(order.id)
                     if change.final or order.status in FINAL_STATUSES:
                         continue  # cancelled or filled before the merge applied: nothing to requeue
-                    book.cancel(order.id)  # leaves its level; re-enters at the back with the merged quantity
+                    book.withdraw(order.id)  # leaves its level; re-enters at the back with the merged quantity
                     filled = money.add(order.filled_quantity,
                                        money.from_units(change.filled_lots, spec.quantity_step))
                     change.queue_seq = command.seq

@@ -28,6 +28,7 @@ def engine_replay(ctx, market_id, spec) -> Counter:
             if event_type == "cancel_requested":
                 book.cancel(order_id)
                 continue
+            assert event_type == "order_placed", f"the replay does not model {event_type}"
             as_accepted = Order(**{c.key: getattr(orders[order_id], c.key) for c in Order.__mapper__.column_attrs})
             as_accepted.filled_quantity, as_accepted.locked_amount = 0, holds.get(order_id, 0)
             for fact in book.submit(incoming_from_row(as_accepted, spec)):

@@ -189,3 +189,26 @@ def test_check_invariants_detects_a_non_positive_quantity():
     book._orders[1] = (-2, 1, -99)
     with pytest.raises(InvariantViolation):
         book.check_invariants()
+
+
+def test_a_withdrawn_order_can_be_submitted_again_and_goes_to_the_back_of_its_level():
+    from orders_app.matching import Fill, Incoming, OrderBook
+    book = OrderBook()
+    book.submit(Incoming.limit(1, 10, "buy", 100, 5))
+    book.submit(Incoming.limit(2, 20, "buy", 100, 5))
+    assert book.withdraw(1) == 5 and book.withdraw(1) is None
+    book.submit(Incoming.limit(1, 10, "buy", 100, 8))  # the amended order, merged quantity
+    fills = [f for f in book.submit(Incoming.limit(3, 30, "sell", 100, 6)) if isinstance(f, Fill)]
+    assert [(f.maker_order_id, f.qty_lots) for f in fills] == [(2, 5), (1, 1)]
+    assert book.get(1) == 7
+    book.check_invariants()
+
+
+def test_withdrawing_the_last_order_of_a_level_removes_the_level():
+    from orders_app.matching import Incoming, OrderBook
+    book = OrderBook()
+    book.submit(Incoming.limit(1, 10, "sell", 100, 5))
+    book.submit(Incoming.limit(2, 10, "sell", 101, 5))
+    assert book.withdraw(1) == 5
+    assert book.best_ask() == 101 and book.depth(5) == ([], [(101, 5)])
+    book.check_invariants()
