@@ -9,7 +9,9 @@ import pytest
 import requests
 from kafka import KafkaConsumer, TopicPartition
 
+from orders_app.reconcile import reconcile
 from tests.conftest import unique_name
+from tests.integration.test_matching_e2e import wait_settled
 from tests.processes import ApiServer, Broker, WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,7 @@ def _read_order_events(bootstrap: str, wanted: set[int], timeout_s: float) -> li
     return events
 
 
-def test_orders_accepted_while_broker_is_down_arrive_once_each_in_sequence_order(stack_env, admin_headers):
+def test_orders_accepted_while_broker_is_down_arrive_once_each_in_sequence_order(app, stack_env, admin_headers):
     broker = Broker("broker-outbox")
     api = ApiServer("api-outbox", workers=1, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, **KAFKA_FAST)
     worker = WorkerProcess("worker-outbox", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, **KAFKA_FAST)
@@ -82,6 +84,12 @@ def test_orders_accepted_while_broker_is_down_arrive_once_each_in_sequence_order
             seqs = [e["seq"] for e in placed if e["currency_symbol"] == symbol]
             assert seqs == sorted(seqs) and len(seqs) == 10
         assert all(e["version"] == 1 and e["order"]["currency_symbol"] == e["currency_symbol"] for e in placed)
+        # The worker matched every accepted order although the broker lost them all: the database decides.
+        ctx = app.extensions["orders_service_context"]
+        wait_settled(ctx)
+        with ctx.uow() as uow:
+            report = reconcile(uow.session)
+        assert report.ok, report.render()
     finally:
         worker.stop()
         api.stop()
