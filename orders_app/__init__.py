@@ -60,7 +60,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
         with session_factory() as session:
             markets, scales = load_markets(session), load_asset_scales(session)
         app.extensions["orders_service_context"] = ServiceContext(settings, session_factory, markets, scales)
-        publisher.init_app(app, settings, session_factory)
+        publisher.init_app(app, settings, session_factory, connect_now=(role == "api"))
 
     assets_dir = Path(swagger_ui_bundle.swagger_ui_path)
 

@@ -36,9 +36,13 @@ class OutboxPublisher:
         self._stopping = threading.Event()
         self.published_rows = 0
 
-    def init_app(self, app, settings: Settings, session_factory) -> None:
+    def init_app(self, app, settings: Settings, session_factory, *, connect_now: bool = False) -> None:
+        """`connect_now` starts the thread, which creates missing topics and connects, at once (the API's
+        start-up; gunicorn builds the app in each worker process, after the fork)."""
         self._settings = settings
         self._session_factory = session_factory
+        if connect_now:
+            self._ensure_thread()
 
     def publish(self, pending) -> None:
         if not pending or self._settings is None:
@@ -61,6 +65,11 @@ class OutboxPublisher:
                 self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._get_producer()  # creates the topics if missing; Kafka down is fine: rows wait in the outbox
+        except Exception as error:  # noqa: BLE001
+            log.warning("Kafka unavailable at start-up (%s); orders are still accepted", error)
+            self._reset_producer()
         while not self._stopping.is_set():
             try:
                 first = self._queue.get(timeout=0.5)
