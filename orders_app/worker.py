@@ -36,6 +36,7 @@ SETTLE_BATCH_RECORDS_MAX = 1000
 CATCH_UP_INTERVAL_S = 0.5
 CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
 RELAY_CHECK_INTERVAL_S = 1.0
+CONSUMER_CLOSE_TIMEOUT_MS = 3000  # leaving the group is a courtesy: offsets are already committed
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
 
 
@@ -99,7 +100,7 @@ class Worker:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             try:
-                consumer.close(autocommit=False)
+                consumer.close(autocommit=False, timeout_ms=CONSUMER_CLOSE_TIMEOUT_MS)
             except Exception:  # noqa: BLE001
                 log.warning("consumer close failed", exc_info=True)
         self._stop_relay()
@@ -139,7 +140,7 @@ class Worker:
         self._kafka_retry_at = time.monotonic() + KAFKA_RETRY_BACKOFF_S
         if consumer is not None:
             try:
-                consumer.close(autocommit=False)
+                consumer.close(autocommit=False, timeout_ms=CONSUMER_CLOSE_TIMEOUT_MS)
             except Exception:  # noqa: BLE001
                 pass
 
