@@ -30,4 +30,6 @@ def configure_logging(level: str) -> None:
     handler._orders_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # kafka-python logs every retry of a group join as an ERROR (a Tansu broker answers joins only after the
+    # rebalance timeout); our own code logs what matters ("Kafka unavailable", failed commits) as WARNING.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
