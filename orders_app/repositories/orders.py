@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import OPEN_STATUSES, Order, OrderAmendment
@@ -70,11 +70,14 @@ def add_to_order(session: Session, order: Order, *, seq: int, quantity, hold, no
                                                   added_quantity=quantity, added_hold=hold, created_at=now))
 
 
-def resting_asks(session: Session, market_id: int, page_rows: int = RESTING_ASKS_PAGE_ROWS):
-    """Open sell orders best first (price, then time): (price, remaining quantity) rows, one page."""
-    return session.execute(
-        select(Order.price, Order.quantity - Order.filled_quantity)
-        .where(Order.market_id == market_id, Order.side == "sell", Order.status.in_(OPEN_STATUSES),
-               Order.type == "limit")
-        .order_by(Order.price, Order.seq)
-        .limit(page_rows)).all()
+def resting_asks(session: Session, market_id: int, after: tuple | None = None):
+    """Open limit sells best first (price, then time), one page of (price, remaining, seq) rows after
+    the (price, seq) position `after`."""
+    statement = (select(Order.price, Order.quantity - Order.filled_quantity, Order.seq)
+                 .where(Order.market_id == market_id, Order.side == "sell", Order.status.in_(OPEN_STATUSES),
+                        Order.type == "limit")
+                 .order_by(Order.price, Order.seq).limit(RESTING_ASKS_PAGE_ROWS))
+    if after is not None:
+        price, seq = after
+        statement = statement.where(or_(Order.price > price, and_(Order.price == price, Order.seq > seq)))
+    return session.execute(statement).all()

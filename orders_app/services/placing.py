@@ -97,16 +97,17 @@ def market_buy_hold(session, checked: CheckedOrder, collar_percent: int, quote_s
     """Hold for a market buy by quantity: what that quantity costs at the resting asks now, plus a
     collar for the book moving before it is matched, rounded up to the quote asset's scale. The order
     never spends more than this; if the book cannot fill it within the hold, the rest is cancelled."""
-    wanted, cost = checked.quantity, Decimal(0)
+    wanted, cost, after = checked.quantity, Decimal(0), None
     for _ in range(RESTING_ASK_PAGES_MAX):
-        page = orders.resting_asks(session, checked.market.id)
-        for price, available in page:
+        page = orders.resting_asks(session, checked.market.id, after)
+        for price, available, _seq in page:
             take = min(wanted, available)
             cost, wanted = money.add(cost, money.multiply(price, take)), money.subtract(wanted, take)
             if wanted == 0:
                 break
         if wanted == 0 or len(page) < orders.RESTING_ASKS_PAGE_ROWS:
             break
+        after = (page[-1][0], page[-1][2])
     with decimal.localcontext(money.MONEY_CONTEXT) as context:
         context.traps[decimal.Inexact] = False
         collared = cost * (100 + collar_percent) / 100
@@ -157,7 +158,7 @@ def place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
             order = orders.get(session, order_id)
             view = order_view(order, market.symbol)
             publish = record_market_event(session, ctx, "order_placed", market, seq, order_id, view,
-                                    command.request_id, now)
+                                          command.request_id, now)
             uow.commit()
             return PlacedOrder(view, True, (publish,))
 

@@ -79,6 +79,24 @@ def test_market_buy_by_quantity_holds_the_cost_at_resting_asks_plus_collar(make_
     assert Decimal(0) <= locked <= Decimal("1050")  # best asks cost at most 1000 for 0.001 BTC, + 5%
 
 
+def test_market_buy_by_quantity_prices_every_page_of_asks_once(app, make_user, monkeypatch):
+    import uuid
+
+    from orders_app.repositories import orders as order_queries
+    from orders_app.services.markets import add_market
+    symbol = "Q" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, app.extensions["orders_service_context"])
+    seller = make_user("s", **{symbol: "10"})
+    for price in ("10", "11", "12", "13", "14"):
+        assert seller.place(order_type="sell", currency_symbol=symbol, price=price, quantity="1").status_code == 201
+    monkeypatch.setattr(order_queries, "RESTING_ASKS_PAGE_ROWS", 2)  # three pages
+    buyer = make_user("b", USD="1000")
+    response = buyer.place(order_type="buy", type="market", currency_symbol=symbol, quantity="4.5")
+    assert response.status_code == 201
+    # 10 + 11 + 12 + 13 + 0.5 x 14 = 53, plus the 5 % collar
+    assert buyer.balances()["USD"]["locked"] == "55.65"
+
+
 def test_market_sell_holds_quantity(make_user):
     user = make_user(ETH="3")
     response = user.place(order_type="sell", type="market", currency_symbol="ETH", quantity="1.5")
