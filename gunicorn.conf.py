@@ -1,5 +1,7 @@
 """gunicorn settings (read automatically from the working directory). Override with GUNICORN_* env."""
 import os
+import shutil
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -9,3 +11,17 @@ keepalive = 5
 graceful_timeout = 30
 timeout = 30
 accesslog = None  # the app logs one JSON line per request
+
+
+def on_starting(server):
+    """Prometheus multiprocess mode: every worker writes its metrics to files in one fresh folder."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(tempfile.gettempdir(),
+                                                                       f"orders-metrics-{os.getpid()}")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)

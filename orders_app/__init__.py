@@ -25,6 +25,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     from orders_app.errors import register_error_handlers
     from orders_app.extensions import api, db, publisher
     from orders_app.logs import configure_logging
+    from orders_app.metrics import observe_request
     from orders_app.repositories.markets import load_asset_scales, load_markets
     from orders_app.schema_version import check_schema_current
     from orders_app.services import ServiceContext
@@ -77,7 +78,10 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     @app.after_request
     def finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        elapsed_s = time.perf_counter() - g.get("started", time.perf_counter())
+        elapsed_ms = elapsed_s * 1000
+        observe_request(request.method, request.url_rule.rule if request.url_rule else None,
+                        response.status_code, elapsed_s)
         log.info("request", extra={"request_id": g.get("request_id"), "method": request.method,
                                    "path": request.path, "status": response.status_code,
                                    "duration_ms": round(elapsed_ms, 2)})

@@ -1,10 +1,12 @@
 """Liveness and readiness."""
 from __future__ import annotations
 
+from flask import Response
 from flask.views import MethodView
 
 from orders_app.api.base import Blueprint, service_context
 from orders_app.errors import ServiceUnavailable
+from orders_app.metrics import exposition
 from orders_app.schemas import ErrorResponse, StatusResponse
 from orders_app.services.health import readiness
 
@@ -29,3 +31,12 @@ class Ready(MethodView):
         if problems:
             raise ServiceUnavailable("Not ready: " + "; ".join(problems) + ".")
         return {"status": "ok"}
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @blp.response(200, description="Prometheus text format")
+    def get(self):
+        """Prometheus metrics of the API processes"""
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)

@@ -15,8 +15,10 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from orders_app import money
-from orders_app.errors import InsufficientFunds, NotFound, UnknownSymbol, ValidationFailed, invariant
+from orders_app.errors import (DomainError, InsufficientFunds, NotFound, UnknownSymbol, ValidationFailed,
+                               invariant)
 from orders_app.messages import PlaceOrder
+from orders_app.metrics import ORDERS_ACCEPTED, ORDERS_REFUSED
 from orders_app.repositories import accounts, markets, orders
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
@@ -115,6 +117,18 @@ def market_buy_hold(session, checked: CheckedOrder, collar_percent: int, quote_s
 
 
 def place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
+    """Accept (or refuse) one order; counted in /metrics by outcome."""
+    try:
+        placed = _place_order(command, ctx)
+    except DomainError as error:
+        ORDERS_REFUSED.labels(error.code).inc()
+        raise
+    if placed.created:
+        ORDERS_ACCEPTED.labels(command.symbol, command.side, command.order_type).inc()
+    return placed
+
+
+def _place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
     checked = check_order(command, ctx)
     market = checked.market
     if command.client_order_id is not None:

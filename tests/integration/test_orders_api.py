@@ -280,3 +280,25 @@ def test_every_response_carries_a_request_id(client):
     response = client.get("/health", headers={"X-Request-ID": "trace-123"})
     assert response.headers["X-Request-ID"] == "trace-123"
     assert len(client.get("/health").headers["X-Request-ID"]) == 32
+
+
+def _metric(client, line_prefix: str) -> float:
+    for line in client.get("/metrics").data.decode().splitlines():
+        if line.startswith(line_prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_requests_and_orders_by_outcome(client, make_user):
+    user = make_user(USD="10")
+    accepted = 'orders_accepted_total{side="buy",symbol="ETH",type="limit"}'
+    refused = 'orders_refused_total{code="INSUFFICIENT_FUNDS"}'
+    requests_ok = 'orders_http_requests_total{endpoint="/api/orders",method="POST",status="201"}'
+    before = [_metric(client, name) for name in (accepted, refused, requests_ok)]
+    assert user.place(order_type="buy", currency_symbol="ETH", price="1", quantity="1").status_code == 201
+    assert user.place(order_type="buy", currency_symbol="ETH", price="100", quantity="1").status_code == 400
+    after = [_metric(client, name) for name in (accepted, refused, requests_ok)]
+    assert [b - a for a, b in zip(before, after)] == [1, 1, 1]
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.content_type.startswith("text/plain")
+    assert "orders_http_request_duration_seconds_bucket" in response.data.decode()
