@@ -261,8 +261,10 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                         order, spec, withheld=_withheld(pending, order.id, command.seq))), command.seq)
                 elif command.event_type == "order_amended":
                     change = batch.change(order.id)
-                    if change.final or order.status in FINAL_STATUSES:
-                        continue  # cancelled or filled before the merge applied: nothing to requeue
+                    if order.status in FINAL_STATUSES or (change.final and change.status != "completed"):
+                        continue  # cancelled or rejected before the merge applied: nothing to requeue
+                    if change.final:  # its old quantity filled in this batch; the merged rest still has to rest
+                        change.status, change.reason, change.final = None, None, False
                     book.withdraw(order.id)  # leaves its level; re-enters at the back with the merged quantity
                     filled = money.add(order.filled_quantity,
                                        money.from_units(change.filled_lots, spec.quantity_step))

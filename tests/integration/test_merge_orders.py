@@ -15,6 +15,43 @@ from tests.processes import ApiServer, WorkerProcess
 pytestmark = pytest.mark.slow
 
 
+def test_a_merge_into_an_order_filled_in_the_same_batch_still_rests_the_merged_rest(app, make_user):
+    """Deterministic, in-process: the three commands settle in one batch — the old quantity fills, then
+    the amendment re-enters the merged rest at the back. (Runs before the module's worker starts.)"""
+    import dataclasses
+    from decimal import Decimal
+
+    from orders_app.messages import PlaceOrder
+    from orders_app.services.placing import place_order
+    from orders_app.services.settling import MarketRuntime, settle_commands
+    ctx = app.extensions["orders_service_context"]
+    merging = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, merge_same_price_orders=True))
+    symbol = "N" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, ctx)
+    buyer, seller = make_user("b", USD="100"), make_user("s", **{symbol: "5"})
+
+    def place(user, side, quantity):
+        return place_order(PlaceOrder(user_id=user.id, side=side, symbol=symbol, price=Decimal("10"),
+                                      quantity=Decimal(quantity)), merging).order
+    first = place(buyer, "buy", "1")
+    sell = place(seller, "sell", "1")
+    merged = place(buyer, "buy", "2")
+    assert merged["id"] == first["id"] and merged["quantity"] == Decimal("3")
+    runtime = MarketRuntime(ctx.markets[symbol])
+    batch = settle_commands(runtime, [], ctx, up_to_seq=3)
+    assert (batch.commands, batch.trades) == (3, 1)
+    assert runtime.book.get(first["id"]) == 2 * 10**8  # the merged rest is in the matching book, not only in the DB
+    order = buyer.orders(currency_symbol=symbol)[0]
+    assert (order["status"], order["filled_quantity"], order["remaining_quantity"]) == ("partially_filled", "1", "2")
+    assert seller.orders(currency_symbol=symbol)[0]["status"] == "completed" and sell["status"] == "pending"
+    assert buyer.balances()["USD"]["locked"] == "20"
+    book = app.test_client().get(f"/api/orderbook/{symbol}").json
+    assert book["bids"] == [{"price": "10", "quantity": "2"}]
+    with ctx.uow() as uow:
+        report = reconcile(uow.session)
+    assert report.ok, report.render()
+
+
 @pytest.fixture(scope="module")
 def merging_stack(stack_env):
     api = ApiServer("api-merge", workers=1, MERGE_SAME_PRICE_ORDERS="true")
