@@ -6,8 +6,8 @@ offsets. A child process, the outbox relay (relay.py), publishes the trade event
 Kafka is the fast path; the database decides: every `CATCH_UP_INTERVAL_S` the worker compares each of
 its markets' accepted sequence with its applied one and settles what Kafka did not deliver (a broker
 that lost its topics, a lost message). Without a Kafka assignment it does that for every market — safe,
-because `market_state` is locked by whichever worker settles a market. SIGTERM/SIGINT let the current batch finish and commit; then it leaves the group cleanly and
-stops the relay.
+because `market_state` is locked by whichever worker settles a market. SIGTERM/SIGINT let the current
+batch finish and commit; then it leaves the group cleanly and stops the relay.
 """
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ def sweep_once(session_factory: sessionmaker, producer, settings: Settings) -> i
     """Publish one batch of stale unpublished rows; returns how many were published."""
     with UnitOfWork(session_factory) as uow:
         session = uow.session
-        rows = outbox.claim_unpublished(session, older_than=outbox.older_than(utc_now(), settings.outbox_sweep_grace_ms),
+        stale_before = outbox.older_than(utc_now(), settings.outbox_sweep_grace_ms)
+        rows = outbox.claim_unpublished(session, older_than=stale_before,
                                         rows_max=settings.outbox_sweep_batch_rows_max,
                                         immediate_topic=settings.trade_events_topic)
         if not rows:

@@ -129,12 +129,18 @@ _WRITE_ACCOUNTS = text(
 
 _INSERT_LEDGER = text(
     "INSERT INTO ledger_entries (user_id, asset, delta_available, delta_locked, reason, order_id, trade_id) "
-    "SELECT j.user_id, j.asset, j.d_available, j.d_locked, j.reason, j.order_id, j.trade_id FROM " + _json_table("user_id BIGINT", "asset VARCHAR(16)", "d_available DECIMAL(38,18)", "d_locked DECIMAL(38,18)", "reason VARCHAR(32)", "order_id BIGINT", "trade_id BIGINT") + " ORDER BY j.ord")
+    "SELECT j.user_id, j.asset, j.d_available, j.d_locked, j.reason, j.order_id, j.trade_id FROM "
+    + _json_table("user_id BIGINT", "asset VARCHAR(16)", "d_available DECIMAL(38,18)", "d_locked DECIMAL(38,18)",
+                  "reason VARCHAR(32)", "order_id BIGINT", "trade_id BIGINT")
+    + " ORDER BY j.ord")
 
 _INSERT_TRADES = text(
     "INSERT INTO trades (market_id, price, quantity, buy_order_id, sell_order_id, buyer_user_id, seller_user_id, "
     "taker_side, seq, match_index, created_at) SELECT :market_id, j.price, j.quantity, j.buy_order_id, "
-    "j.sell_order_id, j.buyer, j.seller, j.taker_side, j.seq, j.match_index, :now FROM " + _json_table("price DECIMAL(38,18)", "quantity DECIMAL(38,18)", "buy_order_id BIGINT", "sell_order_id BIGINT", "buyer BIGINT", "seller BIGINT", "taker_side VARCHAR(4)", "seq BIGINT", "match_index INT") + " ORDER BY j.ord")
+    "j.sell_order_id, j.buyer, j.seller, j.taker_side, j.seq, j.match_index, :now FROM "
+    + _json_table("price DECIMAL(38,18)", "quantity DECIMAL(38,18)", "buy_order_id BIGINT", "sell_order_id BIGINT",
+                  "buyer BIGINT", "seller BIGINT", "taker_side VARCHAR(4)", "seq BIGINT", "match_index INT")
+    + " ORDER BY j.ord")
 
 _INSERT_EVENTS = text(
     "INSERT INTO outbox (topic, message_key, event_type, payload, created_at) "
@@ -166,8 +172,9 @@ def write_accounts(session: Session, balances: dict[tuple[int, str], tuple[Decim
     not deltas: the database checks an inserted row's CHECK constraints before it sees the duplicate key,
     so a negative delta would be refused even for an existing account."""
     if balances:
-        session.execute(_WRITE_ACCOUNTS, {"rows": _json(
-            [[user_id, asset, available, locked] for (user_id, asset), (available, locked) in sorted(balances.items())])})
+        rows = [[user_id, asset, available, locked]
+                for (user_id, asset), (available, locked) in sorted(balances.items())]
+        session.execute(_WRITE_ACCOUNTS, {"rows": _json(rows)})
 
 
 def insert_trades(session: Session, market_id: int, rows: list[list], now: datetime) -> dict[tuple[int, int], int]:

@@ -19,6 +19,7 @@ from orders_app.errors import (DomainError, InsufficientFunds, NotFound, Unknown
                                invariant)
 from orders_app.messages import PlaceOrder
 from orders_app.metrics import ORDERS_ACCEPTED, ORDERS_REFUSED
+from orders_app.models import Order
 from orders_app.repositories import accounts, markets, orders
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
@@ -156,21 +157,24 @@ def _place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
             invariant(hold_amount >= 0 and money.fits_database(hold_amount), f"bad hold {hold_amount}")
             seq = markets.next_seq(session, market.id)
             now = utc_now()
-            order_id = orders.add(session, {
+            values = {
                 "market_id": market.id, "user_id": command.user_id, "side": command.side,
                 "type": command.order_type,
                 "time_in_force": "IOC" if command.order_type == "market" else command.time_in_force,
                 "post_only": command.post_only, "price": checked.price, "quantity": checked.quantity,
-                "quote_quantity": checked.quote_quantity, "filled_quantity": 0, "filled_quote": 0,
+                "quote_quantity": checked.quote_quantity, "filled_quantity": Decimal(0), "filled_quote": Decimal(0),
                 "locked_amount": hold_amount, "status": "pending", "client_order_id": command.client_order_id,
                 "seq": seq, "request_id": command.request_id, "created_at": now, "updated_at": now,
-            })
+            }
+            order_id = orders.add(session, values)
             if not accounts.hold(session, command.user_id, checked.hold_asset, hold_amount, order_id):
                 raise InsufficientFunds(
                     f"Placing this order needs {money.format_amount(hold_amount)} {checked.hold_asset} "
                     f"available.", "quantity")
-            order = orders.get(session, order_id)
-            view = order_view(order, market.symbol)
+            # The view from what was inserted: reading the row back would cost a round trip while the
+            # market's sequence lock is held.
+            view = order_view(Order(id=order_id, status_reason=None, cancel_requested_at=None, **values),
+                              market.symbol)
             publish = record_market_event(session, ctx, "order_placed", market, seq, order_id, view,
                                           command.request_id, now)
             uow.commit()
