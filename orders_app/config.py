@@ -69,6 +69,7 @@ class Settings:
     outbox_sweep_grace_ms: int = 15000
     outbox_sweep_batch_rows_max: int = 1000
     settle_batch_commands_max: int = 1000
+    place_batch_orders_max: int = 64
     market_buy_collar_percent: int = 5
     merge_same_price_orders: bool = False
     db_pool_size: int = 10
@@ -128,6 +129,7 @@ class Settings:
             outbox_sweep_grace_ms=_int(env, "OUTBOX_SWEEP_GRACE_MS", 15000, 0, 600_000),
             outbox_sweep_batch_rows_max=_int(env, "OUTBOX_SWEEP_BATCH_ROWS_MAX", 1000, 1, 100_000),
             settle_batch_commands_max=_int(env, "SETTLE_BATCH_COMMANDS_MAX", 1000, 1, 100_000),
+            place_batch_orders_max=_int(env, "PLACE_BATCH_ORDERS_MAX", 64, 1, 10_000),
             market_buy_collar_percent=_int(env, "MARKET_BUY_COLLAR_PERCENT", 5, 0, 100),
             merge_same_price_orders=_bool(env, "MERGE_SAME_PRICE_ORDERS", False),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),

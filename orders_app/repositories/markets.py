@@ -37,10 +37,15 @@ def load_asset_scales(session: Session) -> dict[str, int]:
 def next_seq(session: Session, market_id: int) -> int:
     """Take the market's next command number. The row lock is held until commit, so sequence numbers
     commit in order; LAST_INSERT_ID(expr) returns the new value without a second round trip."""
+    return take_seqs(session, market_id, 1)
+
+
+def take_seqs(session: Session, market_id: int, count: int) -> int:
+    """Take `count` consecutive command numbers (under the same lock as `next_seq`); returns the last."""
     result = session.execute(
         update(MarketSequence)
         .where(MarketSequence.market_id == market_id)
-        .values(last_seq=func.last_insert_id(MarketSequence.last_seq + 1)))
+        .values(last_seq=func.last_insert_id(MarketSequence.last_seq + count)))
     if result.rowcount != 1:
         raise LookupError(f"market {market_id} has no sequence row")
     return int(result.lastrowid)
