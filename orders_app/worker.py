@@ -120,8 +120,18 @@ class Worker:
                 auto_offset_reset="earliest",
                 max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
                 max_poll_records=SETTLE_BATCH_RECORDS_MAX,
+                # The broker may hold a fetch this long waiting for data; the default 500 ms showed as
+                # settlement lag (p50 ~1 s in the e2e benchmark).
+                fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+                # A group join can take up to the session timeout on some brokers (Tansu: ~half of it), and
+                # the JoinGroup request must outlive it: with kafka-python's 45 s default session and a
+                # request timeout below the join time, the join was retried forever and every command
+                # reached the worker through the database catch-up instead (~1 s later).
+                session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 3),
                 request_timeout_ms=max(self.settings.kafka_request_timeout_ms,
-                                       self.settings.kafka_max_poll_interval_ms + 5000),
+                                       self.settings.kafka_max_poll_interval_ms
+                                       + self.settings.kafka_session_timeout_ms + 5000),
             )
             consumer.subscribe([self.settings.order_events_topic], listener=_Assignment(self))
             partitions = consumer.partitions_for_topic(self.settings.order_events_topic)
