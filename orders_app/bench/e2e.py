@@ -64,7 +64,10 @@ def start_service(log_dir: Path) -> Service:
     from orders_app.devstack import free_port
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = dict(os.environ, PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
+    # A consumer group of its own: a long-running local broker may still hold members of workers that
+    # were killed, and a group join waits for them.
+    env = dict(os.environ, PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+               KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}")
     api = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
                            cwd=ROOT_DIR, env=env, stdout=open(log_dir / "bench-api.log", "ab"),
                            stderr=subprocess.STDOUT, start_new_session=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import insert, select, text, tuple_, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.orm import Session
 
@@ -87,16 +87,20 @@ _WRITE_ACCOUNTS = text(
     " ORDER BY j.ord ON DUPLICATE KEY UPDATE available = VALUES(available), locked = VALUES(locked)")
 
 
+_LOCK_MANY = text(
+    "SELECT a.user_id, a.asset, a.available, a.locked FROM " + json_table("user_id BIGINT", "asset VARCHAR(16)")
+    + " JOIN accounts a ON a.user_id = j.user_id AND a.asset = j.asset ORDER BY j.ord FOR UPDATE")
+
+
 def lock_many(session: Session, keys) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
-    """Lock the accounts a batch touches, sorted by (user_id, asset): {(user, asset): (available, locked)}.
-    An account that does not exist yet (a buyer's first base asset) is absent."""
+    """Lock the accounts a batch touches, in (user_id, asset) order (the keys are sent sorted and joined
+    in that order, primary-key lookups): {(user, asset): (available, locked)}. An account that does not
+    exist yet (a buyer's first base asset) is absent. Plain SQL: this is on every order's path, and the
+    ORM statement cost ~4x the CPU of the round trip itself."""
     if not keys:
         return {}
-    rows = session.execute(
-        select(Account.user_id, Account.asset, Account.available, Account.locked)
-        .where(tuple_(Account.user_id, Account.asset).in_(sorted(keys)))
-        .order_by(Account.user_id, Account.asset).with_for_update()).all()
-    return {(row.user_id, row.asset): (row.available, row.locked) for row in rows}
+    rows = session.execute(_LOCK_MANY, {"rows": json_rows(sorted(keys))}).all()
+    return {(user_id, asset): (available, locked) for user_id, asset, available, locked in rows}
 
 
 def set_balances(session: Session, balances: dict[tuple[int, str], tuple[Decimal, Decimal]]) -> None:

@@ -26,6 +26,9 @@ _INSERT_NEW_ORDERS = text(
     + " ORDER BY j.ord")
 
 
+_NEW_ORDER_IDS = text("SELECT id, seq FROM orders WHERE market_id = :market_id AND seq BETWEEN :low AND :high")
+
+
 def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], int]:
     """Insert new pending orders (dicts with `_NEW_ORDER_COLUMNS`) in one statement; returns
     {(market_id, seq): id}, read back through the unique (market_id, seq) key (no RETURNING in MySQL)."""
@@ -37,7 +40,7 @@ def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], i
     ids = {}
     for market_id, (low, high) in seq_ranges((row["market_id"], row["seq"]) for row in rows).items():
         ids.update(((market_id, seq), order_id) for order_id, seq in session.execute(
-            select(Order.id, Order.seq).where(Order.market_id == market_id, Order.seq.between(low, high))))
+            _NEW_ORDER_IDS, {"market_id": market_id, "low": low, "high": high}))
     return ids
 
 

@@ -25,6 +25,9 @@ _INSERT_MARKET_EVENTS = text(
     + " ORDER BY j.ord")
 
 
+_MARKET_EVENT_IDS = text("SELECT id, seq FROM outbox WHERE market_id = :market_id AND seq BETWEEN :low AND :high")
+
+
 def add_market_events(session: Session, *, topic: str, rows: list[list], created_at: datetime
                       ) -> dict[tuple[int, int], int]:
     """Sequenced market events [key, market_id, seq, order_id, event_type, payload] in one statement;
@@ -35,8 +38,7 @@ def add_market_events(session: Session, *, topic: str, rows: list[list], created
     ids = {}
     for market_id, (low, high) in seq_ranges((row[1], row[2]) for row in rows).items():
         ids.update(((market_id, seq), event_id) for event_id, seq in session.execute(
-            select(OutboxEvent.id, OutboxEvent.seq)
-            .where(OutboxEvent.market_id == market_id, OutboxEvent.seq.between(low, high))))
+            _MARKET_EVENT_IDS, {"market_id": market_id, "low": low, "high": high}))
     return ids
 
 
