@@ -97,7 +97,7 @@ class Worker:
             if now >= self._next_relay_check:
                 self._supervise_relay()
                 self._next_relay_check = now + RELAY_CHECK_INTERVAL_S
-            if now >= self._next_metrics_refresh:
+            if self.settings.worker_metrics_port and now >= self._next_metrics_refresh:
                 self._refresh_gauges()
                 self._next_metrics_refresh = now + worker_metrics.REFRESH_INTERVAL_S
         self._close()
