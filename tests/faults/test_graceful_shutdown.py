@@ -23,13 +23,14 @@ from sqlalchemy import select
 from orders_app.models import MarketSequence, MarketState, Order
 from orders_app.services.markets import add_market
 from tests.conftest import unique_name
-from tests.processes import ROOT_DIR, ApiServer, WorkerProcess
+from tests.processes import LOG_DIR, ROOT_DIR, ApiServer, WorkerProcess
 
 pytestmark = pytest.mark.slow
 LOAD_THREADS = 8
 LOAD_BEFORE_SIGTERM_S = 3.0
 LOAD_DEADLINE_S = 60.0
 EXIT_TIMEOUT_S = 45
+START_TIMEOUT_S = 60
 SETTLE_TIMEOUT_S = 60
 
 
@@ -37,6 +38,8 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
     ctx = app.extensions["orders_service_context"]
     symbol = "G" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
+    for name in ("api-graceful", "worker-graceful", "worker-graceful-restarted"):
+        (LOG_DIR / f"{name}.log").unlink(missing_ok=True)  # the checks below read this run's lines only
     api = ApiServer("api-graceful", workers=2, threads=4)
     worker = WorkerProcess("worker-graceful", KAFKA_MAX_POLL_INTERVAL_MS="3000")
     admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
@@ -54,10 +57,13 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
     lock = threading.Lock()
     stop = threading.Event()
 
+    started = time.monotonic()
+
     def load(thread_index: int) -> None:
+        """Until the API is gone for good (5 errors in a row), within a bounded time."""
         rng = random.Random(thread_index)
         consecutive_errors = 0
-        while not stop.is_set() and consecutive_errors < 5:
+        while not stop.is_set() and consecutive_errors < 5 and time.monotonic() - started < LOAD_DEADLINE_S:
             user_id, headers = users[rng.randrange(len(users))]
             client_order_id = f"g{thread_index}-{uuid.uuid4().hex[:12]}"
             body = {"order_type": rng.choice(["buy", "sell"]), "currency_symbol": symbol,
@@ -76,6 +82,12 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
             with lock:
                 answered[client_order_id] = response.status_code
 
+    # SIGTERM must find the worker running (during its start-up it would simply end, with nothing to lose)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while '"worker started"' not in worker.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline and worker.process.poll() is None, "the worker did not start"
+        time.sleep(0.1)
+
     threads = [threading.Thread(target=load, args=(index,)) for index in range(LOAD_THREADS)]
     for thread in threads:
         thread.start()
@@ -88,10 +100,13 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
         worker.process.send_signal(signal.SIGTERM)
         assert api.process.wait(timeout=EXIT_TIMEOUT_S) == 0
         assert worker.process.wait(timeout=EXIT_TIMEOUT_S) == 0
+    except BaseException:
+        stop.set()  # a failure above: do not keep loading a server that may still be up
+        raise
     finally:
-        stop.set()
         for thread in threads:
             thread.join(timeout=LOAD_DEADLINE_S)
+        stop.set()
         if api.process.poll() is None:
             api.stop()
         if worker.process.poll() is None:
