@@ -95,11 +95,15 @@ class Settings:
     kafka_topic_partitions: int = 4
     kafka_max_poll_interval_ms: int = 10000
     kafka_request_timeout_ms: int = 5000
+    kafka_fetch_max_wait_ms: int = 20
+    kafka_session_timeout_ms: int = 10000
     kafka_consumer_group: str = "order-matching"
     outbox_sweep_interval_ms: int = 1000
     outbox_sweep_grace_ms: int = 15000
     outbox_sweep_batch_rows_max: int = 1000
     settle_batch_commands_max: int = 1000
+    place_batch_orders_max: int = 64
+    outbox_publisher: str = "relay"
     market_buy_collar_percent: int = 5
     merge_same_price_orders: bool = False
     db_pool_size: int = 10
@@ -146,7 +150,11 @@ class Settings:
         log_level = _name(env, "LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        outbox_publisher = _name(env, "OUTBOX_PUBLISHER", "relay").lower()
+        if outbox_publisher not in ("api", "relay"):
+            raise ConfigError(f"OUTBOX_PUBLISHER must be api or relay, got {outbox_publisher!r}")
         settings = cls(
+            outbox_publisher=outbox_publisher,
             database_url=database_url,
             kafka_bootstrap_servers=kafka,
             admin_token=admin_token,
@@ -159,11 +167,14 @@ class Settings:
             kafka_topic_partitions=_int(env, "KAFKA_TOPIC_PARTITIONS", 4, 1, 1024),
             kafka_max_poll_interval_ms=_int(env, "KAFKA_MAX_POLL_INTERVAL_MS", 10000, 1000, 3_600_000),
             kafka_request_timeout_ms=_int(env, "KAFKA_REQUEST_TIMEOUT_MS", 5000, 500, 600_000),
+            kafka_fetch_max_wait_ms=_int(env, "KAFKA_FETCH_MAX_WAIT_MS", 20, 0, 10_000),
+            kafka_session_timeout_ms=_int(env, "KAFKA_SESSION_TIMEOUT_MS", 10000, 1000, 600_000),
             kafka_consumer_group=_name(env, "KAFKA_CONSUMER_GROUP", "order-matching"),
             outbox_sweep_interval_ms=_int(env, "OUTBOX_SWEEP_INTERVAL_MS", 1000, 50, 600_000),
             outbox_sweep_grace_ms=_int(env, "OUTBOX_SWEEP_GRACE_MS", 15000, 0, 600_000),
             outbox_sweep_batch_rows_max=_int(env, "OUTBOX_SWEEP_BATCH_ROWS_MAX", 1000, 1, 100_000),
             settle_batch_commands_max=_int(env, "SETTLE_BATCH_COMMANDS_MAX", 1000, 1, 100_000),
+            place_batch_orders_max=_int(env, "PLACE_BATCH_ORDERS_MAX", 64, 1, 10_000),
             market_buy_collar_percent=_int(env, "MARKET_BUY_COLLAR_PERCENT", 5, 0, 100),
             merge_same_price_orders=_bool(env, "MERGE_SAME_PRICE_ORDERS", False),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
@@ -174,7 +185,7 @@ class Settings:
             rate_limit_orders_per_second=_rate(env, "RATE_LIMIT_ORDERS_PER_SECOND"),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 0, 0, 1_000_000),
         )
-        if settings.outbox_sweep_grace_ms < 2 * settings.kafka_request_timeout_ms:
+        if settings.outbox_publisher == "api" and settings.outbox_sweep_grace_ms < 2 * settings.kafka_request_timeout_ms:
             # The API's own send of a row may take up to ~2 request timeouts; sweeping sooner would
             # publish the row twice for no benefit.
             raise ConfigError("OUTBOX_SWEEP_GRACE_MS must be at least twice KAFKA_REQUEST_TIMEOUT_MS "

@@ -37,10 +37,6 @@ SETTLE_BATCH_RECORDS_MAX = 1000
 CATCH_UP_INTERVAL_S = 0.5
 CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
 RELAY_CHECK_INTERVAL_S = 1.0
-# kafka-python 3 defaults to 45 s; a Tansu broker answers a JoinGroup only after about half the session
-# timeout (3.1 / 10.1 / 23.1 s for 6 / 20 / 45 s, measured), so with the default every join outlived the
-# request timeout and the worker never got a partition (it matched from the database alone).
-CONSUMER_SESSION_TIMEOUT_MS = 10_000
 CONSUMER_CLOSE_TIMEOUT_MS = 3000  # leaving the group is a courtesy: offsets are already committed
 SETTLED_ORDERS_PER_LOG_LINE = 100  # keeps a line well under log shippers' limits (Docker splits at 16 KiB)
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
@@ -130,10 +126,18 @@ class Worker:
                 auto_offset_reset="earliest",
                 max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
                 max_poll_records=SETTLE_BATCH_RECORDS_MAX,
-                session_timeout_ms=CONSUMER_SESSION_TIMEOUT_MS,
+                # The broker may hold a fetch this long waiting for data; the default 500 ms showed as
+                # settlement lag (p50 ~1 s in the e2e benchmark).
+                fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+                # A group join can take up to the session timeout on some brokers (Tansu: ~half of it), and
+                # the JoinGroup request must outlive it: with kafka-python's 45 s default session and a
+                # request timeout below the join time, the join was retried forever and every command
+                # reached the worker through the database catch-up instead (~1 s later).
+                session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 3),
                 request_timeout_ms=max(self.settings.kafka_request_timeout_ms,
-                                       self.settings.kafka_max_poll_interval_ms + 5000,
-                                       CONSUMER_SESSION_TIMEOUT_MS + 5000),
+                                       self.settings.kafka_max_poll_interval_ms
+                                       + self.settings.kafka_session_timeout_ms + 5000),
             )
             consumer.subscribe([self.settings.order_events_topic], listener=_Assignment(self))
             partitions = consumer.partitions_for_topic(self.settings.order_events_topic)
