@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from orders_app.devstack import free_port, start_broker, stop_process
+from orders_app.devstack import DATABASE_NAME, DATABASE_USER, free_port, start_broker, start_mariadb, stop_process
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT_DIR / ".devstack" / "test-logs"
@@ -85,3 +87,38 @@ class Broker:
     def stop(self) -> None:
         stop_process(self.process.pid)
         self.process.wait(timeout=30)
+
+
+class PrivateDatabase:
+    """A mariadbd of a test's own (fresh datadir, fixed port, migrated), so the test can kill it with
+    SIGKILL and start it again on the same data without disturbing the suite's shared database."""
+
+    def __init__(self, name: str = "db"):
+        import uuid
+        self.port = free_port()
+        self.base_dir = ROOT_DIR / ".devstack" / f"{name}-{uuid.uuid4().hex[:8]}"
+        self.url = f"mysql+pymysql://{DATABASE_USER}@127.0.0.1:{self.port}/{DATABASE_NAME}"
+        self.process = None
+        self.start()
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT_DIR, check=True,
+                       env=_env({"DATABASE_URL": self.url}), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        self.process = start_mariadb(self.base_dir, self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, the restart goes through InnoDB crash recovery."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def remove(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process.pid)
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid` (gunicorn's workers), read from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
