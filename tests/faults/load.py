@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,15 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from orders_app.models import MarketSequence, MarketState, Order, OutboxEvent
+from tests.processes import ApiServer, WorkerProcess
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 REQUEST_TIMEOUT_S = 30
+# Quick recovery for fault tests: Kafka calls give up after 1 s, unpublished outbox rows are republished
+# by the worker's relay after 3 s (the smallest grace the config allows for that timeout), and a consumer
+# group join takes 3 s on the memory broker.
+FAST_RECOVERY = {"KAFKA_REQUEST_TIMEOUT_MS": "1000", "OUTBOX_SWEEP_GRACE_MS": "3000",
+                 "KAFKA_MAX_POLL_INTERVAL_MS": "3000"}
 PRICES = [f"{whole}.{tenth}" for whole in range(98, 103) for tenth in range(10)]
 
 
@@ -224,3 +231,37 @@ def reconcile_cli(database_url: str) -> str:
 
 def engine_for(database_url: str):
     return create_engine(database_url, pool_pre_ping=True, isolation_level="READ COMMITTED")
+
+
+class System:
+    """A real gunicorn API and a real `consumer.py` on the given database/broker, users funded through the
+    API, and an order load ready to start; `close()` stops all of it (asserting the worker stops cleanly)."""
+
+    def __init__(self, name: str, admin_headers: dict, symbol: str, deposits: dict[str, str], *, threads: int = 6,
+                 seed: int = 1, **env: str):
+        self.api = self.worker = self.load = None
+        try:
+            self.api = ApiServer(f"api-{name}", **FAST_RECOVERY, **env)
+            self.worker = WorkerProcess(f"worker-{name}", **FAST_RECOVERY, **env)
+            users = make_users(self.api.url, admin_headers, 4, deposits, name)
+        except BaseException:
+            self.close()
+            raise
+        self.load = OrderLoad(self.api.url, users, symbol, tag=f"{name}-{uuid.uuid4().hex[:8]}", threads=threads,
+                              seed=seed)
+
+    def wait_accepted(self, count: int, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.load.accepted_count() < count:
+            assert time.monotonic() < deadline, f"only {self.load.accepted_count()} orders accepted, wanted {count}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        if self.load is not None:
+            self.load.stop()
+        try:
+            if self.worker is not None:
+                assert self.worker.stop() == 0, "the worker did not stop cleanly"
+        finally:
+            if self.api is not None:
+                self.api.stop()
