@@ -36,6 +36,11 @@ SETTLE_BATCH_RECORDS_MAX = 1000
 CATCH_UP_INTERVAL_S = 0.5
 CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
 RELAY_CHECK_INTERVAL_S = 1.0
+# kafka-python's default session timeout (45 s) made the memory broker answer a group join only after
+# ~23 s, longer than our request timeout: the join timed out and restarted forever, and every command was
+# matched by the (slower) catch-up from the database. 6 s is Apache Kafka's smallest allowed session.
+KAFKA_SESSION_TIMEOUT_MS = 6000
+KAFKA_HEARTBEAT_INTERVAL_MS = 2000
 CONSUMER_CLOSE_TIMEOUT_MS = 3000  # leaving the group is a courtesy: offsets are already committed
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
 
@@ -119,6 +124,8 @@ class Worker:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
+                session_timeout_ms=KAFKA_SESSION_TIMEOUT_MS,
+                heartbeat_interval_ms=KAFKA_HEARTBEAT_INTERVAL_MS,
                 max_poll_records=SETTLE_BATCH_RECORDS_MAX,
                 request_timeout_ms=max(self.settings.kafka_request_timeout_ms,
                                        self.settings.kafka_max_poll_interval_ms + 5000),
