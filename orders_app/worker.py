@@ -41,6 +41,10 @@ RELAY_CHECK_INTERVAL_S = 1.0
 # matched by the (slower) catch-up from the database. 6 s is Apache Kafka's smallest allowed session.
 KAFKA_SESSION_TIMEOUT_MS = 6000
 KAFKA_HEARTBEAT_INTERVAL_MS = 2000
+# How long the broker may hold a fetch that found nothing. The memory broker holds it that long even when
+# a record arrives meanwhile (kafka-python's default, 500 ms, was the latency of every idle market's next
+# command); Apache Kafka answers at once when data arrives, so there it only bounds idle polling.
+KAFKA_FETCH_MAX_WAIT_MS = 100
 CONSUMER_CLOSE_TIMEOUT_MS = 3000  # leaving the group is a courtesy: offsets are already committed
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
 
@@ -125,6 +129,7 @@ class Worker:
                 auto_offset_reset="earliest",
                 max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
                 session_timeout_ms=KAFKA_SESSION_TIMEOUT_MS,
+                fetch_max_wait_ms=KAFKA_FETCH_MAX_WAIT_MS,
                 heartbeat_interval_ms=KAFKA_HEARTBEAT_INTERVAL_MS,
                 max_poll_records=SETTLE_BATCH_RECORDS_MAX,
                 request_timeout_ms=max(self.settings.kafka_request_timeout_ms,
