@@ -110,7 +110,8 @@ class OrderLoad:
             try:
                 response = session.post(f"{self.api_url}/api/orders", headers=user.headers, timeout=REQUEST_TIMEOUT_S,
                                         json={"order_type": rng.choice(["buy", "sell"]), "currency_symbol": self.symbol,
-                                              "price": rng.choice(PRICES), "quantity": f"{rng.randint(1, 100) / 100:.2f}",
+                                              "price": rng.choice(PRICES),
+                                              "quantity": f"{rng.randint(1, 100) / 100:.2f}",
                                               "client_order_id": outcome.client_order_id})
                 outcome.status = response.status_code
                 outcome.retry_after = response.headers.get("Retry-After")

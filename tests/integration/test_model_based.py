@@ -182,7 +182,8 @@ class Stream:
             self.cancel(rng.choice(final_orders))
         elif kind == "deposit":
             asset = rng.choice([QUOTE, *self.symbols])
-            self.deposit(user, asset, Decimal(rng.randint(100, 5000)) if asset == QUOTE else Decimal(rng.randint(1, 50)))
+            value = Decimal(rng.randint(100, 5000)) if asset == QUOTE else Decimal(rng.randint(1, 50))
+            self.deposit(user, asset, value)
         else:
             asset = rng.choice([QUOTE, *self.symbols])
             share = Decimal(rng.randint(1, 130)) / 100
@@ -211,7 +212,7 @@ class Stream:
                         for b in self.call("GET", f"/api/balances/{user}", headers, 200)["balances"]}
             for asset in {QUOTE, *self.symbols} | set(balances):
                 expected = tuple(model.balances[(user, asset)])
-                assert balances.get(asset, (0, 0)) == expected, f"user {user} {asset}: {balances.get(asset)} != {expected}"
+                assert balances.get(asset, (0, 0)) == expected, f"user {user} {asset}: {balances.get(asset)}"
         seen_trades = Counter()
         for symbol in self.symbols:
             for t in self._pages("/api/trades", {}, "trades", currency_symbol=symbol):
