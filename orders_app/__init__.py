@@ -29,6 +29,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     from orders_app.repositories.markets import load_asset_scales, load_markets
     from orders_app.schema_version import check_schema_current
     from orders_app.services import ServiceContext
+    from orders_app.services.group_commit import GroupCommitter
 
     settings = (config if isinstance(config, Settings)
                 else Settings.from_env(config, needs_admin_token=(role == "api")))
@@ -60,7 +61,10 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
         session_factory = sessionmaker(bind=db.engine, expire_on_commit=False)
         with session_factory() as session:
             markets, scales = load_markets(session), load_asset_scales(session)
-        app.extensions["orders_service_context"] = ServiceContext(settings, session_factory, markets, scales)
+        ctx = ServiceContext(settings, session_factory, markets, scales)
+        app.extensions["orders_service_context"] = ctx
+        if role == "api" and settings.place_batch_orders_max > 1:
+            app.extensions["orders_group_committer"] = GroupCommitter(ctx, settings.place_batch_orders_max)
         publisher.init_app(app, settings, session_factory, connect_now=(role == "api"))
 
     assets_dir = Path(swagger_ui_bundle.swagger_ui_path)

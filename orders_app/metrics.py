@@ -17,6 +17,10 @@ HTTP_LATENCY = Histogram("orders_http_request_duration_seconds", "Time to answer
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 ORDERS_ACCEPTED = Counter("orders_accepted_total", "Orders accepted (201)", ["symbol", "side", "type"])
 ORDERS_REFUSED = Counter("orders_refused_total", "Order placements refused, by error code", ["code"])
+PLACE_BATCH_ORDERS = Histogram("orders_place_batch_orders", "Orders per group-commit transaction",
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+PLACE_BATCH_SECONDS = Histogram("orders_place_batch_duration_seconds", "Time to place and commit one batch",
+                                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
 
 
 def observe_request(method: str, endpoint: str | None, status: int, duration_s: float) -> None:

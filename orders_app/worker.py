@@ -36,15 +36,6 @@ SETTLE_BATCH_RECORDS_MAX = 1000
 CATCH_UP_INTERVAL_S = 0.5
 CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
 RELAY_CHECK_INTERVAL_S = 1.0
-# kafka-python's default session timeout (45 s) made the memory broker answer a group join only after
-# ~23 s, longer than our request timeout: the join timed out and restarted forever, and every command was
-# matched by the (slower) catch-up from the database. 6 s is Apache Kafka's smallest allowed session.
-KAFKA_SESSION_TIMEOUT_MS = 6000
-KAFKA_HEARTBEAT_INTERVAL_MS = 2000
-# How long the broker may hold a fetch that found nothing. The memory broker holds it that long even when
-# a record arrives meanwhile (kafka-python's default, 500 ms, was the latency of every idle market's next
-# command); Apache Kafka answers at once when data arrives, so there it only bounds idle polling.
-KAFKA_FETCH_MAX_WAIT_MS = 100
 CONSUMER_CLOSE_TIMEOUT_MS = 3000  # leaving the group is a courtesy: offsets are already committed
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
 
@@ -128,12 +119,19 @@ class Worker:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
-                session_timeout_ms=KAFKA_SESSION_TIMEOUT_MS,
-                fetch_max_wait_ms=KAFKA_FETCH_MAX_WAIT_MS,
-                heartbeat_interval_ms=KAFKA_HEARTBEAT_INTERVAL_MS,
                 max_poll_records=SETTLE_BATCH_RECORDS_MAX,
+                # The broker may hold a fetch this long waiting for data; the default 500 ms showed as
+                # settlement lag (p50 ~1 s in the e2e benchmark).
+                fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+                # A group join can take up to the session timeout on some brokers (Tansu: ~half of it), and
+                # the JoinGroup request must outlive it: with kafka-python's 45 s default session and a
+                # request timeout below the join time, the join was retried forever and every command
+                # reached the worker through the database catch-up instead (~1 s later).
+                session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 3),
                 request_timeout_ms=max(self.settings.kafka_request_timeout_ms,
-                                       self.settings.kafka_max_poll_interval_ms + 5000),
+                                       self.settings.kafka_max_poll_interval_ms
+                                       + self.settings.kafka_session_timeout_ms + 5000),
             )
             consumer.subscribe([self.settings.order_events_topic], listener=_Assignment(self))
             partitions = consumer.partitions_for_topic(self.settings.order_events_topic)

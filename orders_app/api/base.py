@@ -94,6 +94,11 @@ def service_context():
     return current_app.extensions["orders_service_context"]
 
 
+def group_committer():
+    """The process's group committer (None when PLACE_BATCH_ORDERS_MAX=1: one transaction per order)."""
+    return current_app.extensions.get("orders_group_committer")
+
+
 # --- authentication ----------------------------------------------------------------------------------
 
 class _ApiKeyCache:

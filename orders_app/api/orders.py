@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from orders_app.api.base import SECURITY, Blueprint, acting_user_id, current_principal, service_context
+from orders_app.api.base import (SECURITY, Blueprint, acting_user_id, current_principal, group_committer,
+                                 service_context)
 from orders_app.extensions import publisher
 from orders_app.messages import OrderQuery, PlaceOrder, RequestCancel
 from orders_app.schemas import ErrorResponse, OrderListQuery, OrderResponse, OrdersResponse, PlaceOrderRequest
@@ -37,7 +38,7 @@ class Orders(MethodView):
             post_only=body["post_only"], price=body.get("price"), quantity=body.get("quantity"),
             quote_quantity=body.get("quote_quantity"), client_order_id=body.get("client_order_id"),
             request_id=g.request_id)
-        placed = place_order(command, service_context())
+        placed = place_order(command, service_context(), group_committer())
         publisher.publish(placed.to_publish)
         return {"order": placed.order}, 201 if placed.created else 200
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.orm import Session
 
 from orders_app.models import Account, LedgerEntry
+from orders_app.repositories.bulk import json_rows, json_table
 
 
 def _journal(session: Session, user_id: int, asset: str, delta_available: Decimal, delta_locked: Decimal,
@@ -54,6 +55,20 @@ def hold(session: Session, user_id: int, asset: str, amount: Decimal, order_id: 
     return True
 
 
+_INSERT_LEDGER = text(
+    "INSERT INTO ledger_entries (user_id, asset, delta_available, delta_locked, reason, order_id, trade_id) "
+    "SELECT j.user_id, j.asset, j.d_available, j.d_locked, j.reason, j.order_id, j.trade_id FROM "
+    + json_table("user_id BIGINT", "asset VARCHAR(16)", "d_available DECIMAL(38,18)", "d_locked DECIMAL(38,18)",
+                 "reason VARCHAR(32)", "order_id BIGINT", "trade_id BIGINT")
+    + " ORDER BY j.ord")
+
+
+def journal_many(session: Session, rows: list[list]) -> None:
+    """Ledger rows [user_id, asset, d_available, d_locked, reason, order_id, trade_id], in one statement."""
+    if rows:
+        session.execute(_INSERT_LEDGER, {"rows": json_rows(rows)})
+
+
 def get(session: Session, user_id: int, asset: str) -> Account | None:
     return session.execute(
         select(Account).where(Account.user_id == user_id, Account.asset == asset)).scalar_one_or_none()
@@ -64,3 +79,35 @@ def list_for_user(session: Session, user_id: int, asset: str | None = None) -> l
     if asset is not None:
         statement = statement.where(Account.asset == asset)
     return list(session.execute(statement).scalars())
+
+
+_WRITE_ACCOUNTS = text(
+    "INSERT INTO accounts (user_id, asset, available, locked) SELECT j.user_id, j.asset, j.available, j.locked "
+    "FROM " + json_table("user_id BIGINT", "asset VARCHAR(16)", "available DECIMAL(38,18)", "locked DECIMAL(38,18)") +
+    " ORDER BY j.ord ON DUPLICATE KEY UPDATE available = VALUES(available), locked = VALUES(locked)")
+
+
+_LOCK_MANY = text(
+    "SELECT a.user_id, a.asset, a.available, a.locked FROM " + json_table("user_id BIGINT", "asset VARCHAR(16)")
+    + " JOIN accounts a ON a.user_id = j.user_id AND a.asset = j.asset ORDER BY j.ord FOR UPDATE")
+
+
+def lock_many(session: Session, keys) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+    """Lock the accounts a batch touches, in (user_id, asset) order (the keys are sent sorted and joined
+    in that order, primary-key lookups): {(user, asset): (available, locked)}. An account that does not
+    exist yet (a buyer's first base asset) is absent. Plain SQL: this is on every order's path, and the
+    ORM statement cost ~4x the CPU of the round trip itself."""
+    if not keys:
+        return {}
+    rows = session.execute(_LOCK_MANY, {"rows": json_rows(sorted(keys))}).all()
+    return {(user_id, asset): (available, locked) for user_id, asset, available, locked in rows}
+
+
+def set_balances(session: Session, balances: dict[tuple[int, str], tuple[Decimal, Decimal]]) -> None:
+    """Set the new (available, locked) of locked accounts, sorted, creating missing ones. Absolute values,
+    not deltas: the database checks an inserted row's CHECK constraints before it sees the duplicate key,
+    so a negative delta would be refused even for an existing account."""
+    if balances:
+        rows = [[user_id, asset, available, locked]
+                for (user_id, asset), (available, locked) in sorted(balances.items())]
+        session.execute(_WRITE_ACCOUNTS, {"rows": json_rows(rows)})

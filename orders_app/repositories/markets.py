@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.orm import Session
 
@@ -37,10 +37,17 @@ def load_asset_scales(session: Session) -> dict[str, int]:
 def next_seq(session: Session, market_id: int) -> int:
     """Take the market's next command number. The row lock is held until commit, so sequence numbers
     commit in order; LAST_INSERT_ID(expr) returns the new value without a second round trip."""
-    result = session.execute(
-        update(MarketSequence)
-        .where(MarketSequence.market_id == market_id)
-        .values(last_seq=func.last_insert_id(MarketSequence.last_seq + 1)))
+    return take_seqs(session, market_id, 1)
+
+
+_TAKE_SEQS = text("UPDATE market_sequences SET last_seq = LAST_INSERT_ID(last_seq + :count) "
+                  "WHERE market_id = :market_id")
+
+
+def take_seqs(session: Session, market_id: int, count: int) -> int:
+    """Take `count` consecutive command numbers (under the same lock as `next_seq`); returns the last.
+    Plain SQL: on every order's path, where the ORM's bulk UPDATE cost 4x the CPU of the round trip."""
+    result = session.execute(_TAKE_SEQS, {"count": count, "market_id": market_id})
     if result.rowcount != 1:
         raise LookupError(f"market {market_id} has no sequence row")
     return int(result.lastrowid)

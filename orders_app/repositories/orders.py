@@ -3,16 +3,45 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import OPEN_STATUSES, Order, OrderAmendment
+from orders_app.repositories.bulk import json_rows, json_table, seq_ranges
 
 RESTING_ASKS_PAGE_ROWS = 200
 
 
-def add(session: Session, values: dict) -> int:
-    return int(session.execute(insert(Order).values(**values)).inserted_primary_key[0])
+_NEW_ORDER_COLUMNS = ("market_id", "user_id", "side", "type", "time_in_force", "post_only", "price", "quantity",
+                      "quote_quantity", "locked_amount", "client_order_id", "seq", "request_id")
+_INSERT_NEW_ORDERS = text(
+    "INSERT INTO orders (market_id, user_id, side, type, time_in_force, post_only, price, quantity, quote_quantity, "
+    "filled_quantity, filled_quote, locked_amount, status, client_order_id, seq, request_id, created_at, "
+    "updated_at) SELECT j.market_id, j.user_id, j.side, j.type, j.tif, j.post_only, j.price, j.quantity, "
+    "j.quote_quantity, 0, 0, j.locked, 'pending', j.client_order_id, j.seq, j.request_id, :now, :now FROM "
+    + json_table("market_id INT", "user_id BIGINT", "side VARCHAR(4)", "type VARCHAR(8)", "tif VARCHAR(3)",
+                 "post_only TINYINT", "price DECIMAL(38,18)", "quantity DECIMAL(38,18)",
+                 "quote_quantity DECIMAL(38,18)", "locked DECIMAL(38,18)", "client_order_id VARCHAR(64)",
+                 "seq BIGINT", "request_id VARCHAR(64)")
+    + " ORDER BY j.ord")
+
+
+_NEW_ORDER_IDS = text("SELECT id, seq FROM orders WHERE market_id = :market_id AND seq BETWEEN :low AND :high")
+
+
+def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], int]:
+    """Insert new pending orders (dicts with `_NEW_ORDER_COLUMNS`) in one statement; returns
+    {(market_id, seq): id}, read back through the unique (market_id, seq) key (no RETURNING in MySQL)."""
+    if not rows:
+        return {}
+    session.execute(_INSERT_NEW_ORDERS, {"now": now, "rows": json_rows(
+        [[int(row[column]) if column == "post_only" else row[column] for column in _NEW_ORDER_COLUMNS]
+         for row in rows])})
+    ids = {}
+    for market_id, (low, high) in seq_ranges((row["market_id"], row["seq"]) for row in rows).items():
+        ids.update(((market_id, seq), order_id) for order_id, seq in session.execute(
+            _NEW_ORDER_IDS, {"market_id": market_id, "low": low, "high": high}))
+    return ids
 
 
 def get(session: Session, order_id: int) -> Order | None:

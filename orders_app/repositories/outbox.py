@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import OutboxEvent
+from orders_app.repositories.bulk import json_rows, json_table, seq_ranges
 
 
 def add(session: Session, *, topic: str, key: str, event_type: str, payload: str, created_at: datetime,
@@ -14,6 +15,31 @@ def add(session: Session, *, topic: str, key: str, event_type: str, payload: str
     return int(session.execute(insert(OutboxEvent).values(
         topic=topic, message_key=key, market_id=market_id, seq=seq, order_id=order_id, event_type=event_type,
         payload=payload, created_at=created_at)).inserted_primary_key[0])
+
+
+_INSERT_MARKET_EVENTS = text(
+    "INSERT INTO outbox (topic, message_key, market_id, seq, order_id, event_type, payload, created_at) "
+    "SELECT :topic, j.message_key, j.market_id, j.seq, j.order_id, j.event_type, j.payload, :now FROM "
+    + json_table("message_key VARCHAR(64)", "market_id INT", "seq BIGINT", "order_id BIGINT",
+                 "event_type VARCHAR(32)", "payload LONGTEXT")
+    + " ORDER BY j.ord")
+
+
+_MARKET_EVENT_IDS = text("SELECT id, seq FROM outbox WHERE market_id = :market_id AND seq BETWEEN :low AND :high")
+
+
+def add_market_events(session: Session, *, topic: str, rows: list[list], created_at: datetime
+                      ) -> dict[tuple[int, int], int]:
+    """Sequenced market events [key, market_id, seq, order_id, event_type, payload] in one statement;
+    returns {(market_id, seq): outbox id}, read back through the unique (market_id, seq) key."""
+    if not rows:
+        return {}
+    session.execute(_INSERT_MARKET_EVENTS, {"topic": topic, "now": created_at, "rows": json_rows(rows)})
+    ids = {}
+    for market_id, (low, high) in seq_ranges((row[1], row[2]) for row in rows).items():
+        ids.update(((market_id, seq), event_id) for event_id, seq in session.execute(
+            _MARKET_EVENT_IDS, {"market_id": market_id, "low": low, "high": high}))
+    return ids
 
 
 def mark_published(session: Session, event_ids: list[int], now: datetime) -> None:

@@ -26,16 +26,43 @@ class PendingPublish:
     queued_at: float = field(default_factory=time.monotonic)
 
 
+@dataclass(frozen=True)
+class MarketCommand:
+    """One sequenced command of a market, as it goes to the outbox and on to `order-events`."""
+    event_type: str
+    market: MarketSpec
+    seq: int
+    order_id: int
+    view: dict
+    request_id: str | None
+
+    def payload(self) -> bytes:
+        return encode_market_event(MarketEvent(
+            event_type=self.event_type, symbol=self.market.symbol, market_id=self.market.id, seq=self.seq,
+            order_id=self.order_id, order=wire_amounts(self.view), request_id=self.request_id))
+
+
 def record_market_event(session: Session, ctx: ServiceContext, event_type: str, market: MarketSpec, seq: int,
                         order_id: int, view: dict, request_id: str | None, now: datetime) -> PendingPublish:
-    event = MarketEvent(event_type=event_type, symbol=market.symbol, market_id=market.id, seq=seq,
-                        order_id=order_id, order=wire_amounts(view), request_id=request_id)
-    payload = encode_market_event(event)
+    command = MarketCommand(event_type, market, seq, order_id, view, request_id)
+    payload = command.payload()
     topic = ctx.settings.order_events_topic
     outbox_id = outbox.add(session, topic=topic, key=market.symbol, event_type=event_type,
                            payload=payload.decode(), created_at=now, market_id=market.id, seq=seq,
                            order_id=order_id)
     return PendingPublish(outbox_id, topic, market.symbol, payload)
+
+
+def record_market_events(session: Session, ctx: ServiceContext, commands: list[MarketCommand],
+                         now: datetime) -> list[PendingPublish]:
+    """Many commands in one statement, in the order given (each market's in sequence order)."""
+    topic = ctx.settings.order_events_topic
+    payloads = [command.payload() for command in commands]
+    ids = outbox.add_market_events(session, topic=topic, created_at=now, rows=[
+        [command.market.symbol, command.market.id, command.seq, command.order_id, command.event_type,
+         payload.decode()] for command, payload in zip(commands, payloads)])
+    return [PendingPublish(ids[(command.market.id, command.seq)], topic, command.market.symbol, payload)
+            for command, payload in zip(commands, payloads)]
 
 
 def wire_amounts(view: dict) -> dict:

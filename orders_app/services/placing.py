@@ -1,8 +1,11 @@
 """Accepting an order: validate against its market, hold funds, record order + outbox event, commit.
 
-One transaction: take the market's next sequence number, insert the order, hold its funds with one
-conditional UPDATE (0 rows = insufficient funds, and the whole transaction rolls back), insert the
-`order_placed` outbox row. After commit the caller hands the event to the publisher. A repeated
+Checks that need no lock run first, in the request's thread (`check_order`, a repeated `client_order_id`,
+the amount to hold). Then one transaction — shared by the orders of several requests when the API's group
+committer batches them (`services/group_commit.py`), one durable commit for all — holds each order's
+funds with one conditional UPDATE (0 rows = insufficient funds: that order is refused, the others go on),
+takes each market's next sequence numbers, inserts the orders, their ledger rows and their
+`order_placed` outbox rows. After commit the caller hands the events to the publisher. A repeated
 `client_order_id` returns the first order unchanged (`created=False`), also under concurrent repeats:
 the unique key decides, and the loser reads the winner's order.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -20,10 +24,10 @@ from orders_app.errors import (DomainError, InsufficientFunds, NotFound, Unknown
 from orders_app.messages import PlaceOrder
 from orders_app.metrics import ORDERS_ACCEPTED, ORDERS_REFUSED
 from orders_app.models import Order
-from orders_app.repositories import accounts, markets, orders
+from orders_app.repositories import accounts, markets, orders, users
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
-from orders_app.services.events import PendingPublish, record_market_event
+from orders_app.services.events import MarketCommand, PendingPublish, record_market_event, record_market_events
 from orders_app.services.views import order_view
 from orders_app.unit_of_work import run_transaction
 
@@ -117,10 +121,24 @@ def market_buy_hold(session, checked: CheckedOrder, collar_percent: int, quote_s
         return collared.quantize(money.scale_step(quote_scale), rounding=decimal.ROUND_CEILING)
 
 
-def place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
+@dataclass(frozen=True)
+class PreparedOrder:
+    """An order that passed every check that needs no lock, with the amount it must hold."""
+    command: PlaceOrder
+    checked: CheckedOrder
+    hold_amount: Decimal
+
+
+class Committer(Protocol):
+    """Places prepared orders, possibly sharing one transaction with other requests' orders
+    (services/group_commit.py); returns once the order is durably committed, or raises its refusal."""
+    def submit(self, prepared: PreparedOrder) -> PlacedOrder: ...
+
+
+def place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer | None = None) -> PlacedOrder:
     """Accept (or refuse) one order; counted in /metrics by outcome."""
     try:
-        placed = _place_order(command, ctx)
+        placed = _place_order(command, ctx, committer)
     except DomainError as error:
         ORDERS_REFUSED.labels(error.code).inc()
         raise
@@ -129,67 +147,142 @@ def place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
     return placed
 
 
-def _place_order(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder:
+def _place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer | None) -> PlacedOrder:
     checked = check_order(command, ctx)
-    market = checked.market
     if command.client_order_id is not None:
         existing = _find_existing(command, ctx)
         if existing is not None:
             return existing
+    if _may_merge(command, ctx):
+        merged = run_transaction(lambda: _merge_into_pending_buy(command, checked, ctx))
+        if merged is not None:
+            return merged
+    prepared = PreparedOrder(command, checked, _hold_amount(command, checked, ctx))
+    if committer is not None:
+        return committer.submit(prepared)
+    outcome = place_batch([prepared], ctx)[0]
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
 
-    def attempt() -> PlacedOrder:
+
+def _hold_amount(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext) -> Decimal:
+    if checked.price is not None and command.side == "buy":
+        amount = money.multiply(checked.price, checked.quantity)
+    elif command.side == "sell":
+        amount = checked.quantity
+    elif checked.quote_quantity is not None:
+        amount = checked.quote_quantity
+    else:  # a market buy by quantity: priced at the book now (a plain read, as it was inside a transaction)
         with ctx.uow() as uow:
-            session = uow.session
-            if _may_merge(command, ctx):
-                merged = _merge_into_pending_buy(session, ctx, command, checked)
-                if merged is not None:
-                    uow.commit()
-                    return merged
-            if checked.price is not None and command.side == "buy":
-                hold_amount = money.multiply(checked.price, checked.quantity)
-            elif command.side == "sell":
-                hold_amount = checked.quantity
-            elif checked.quote_quantity is not None:
-                hold_amount = checked.quote_quantity
-            else:
-                hold_amount = market_buy_hold(session, checked, ctx.settings.market_buy_collar_percent,
-                                              ctx.asset_scales[market.quote_asset])
-            invariant(hold_amount >= 0 and money.fits_database(hold_amount), f"bad hold {hold_amount}")
-            seq = markets.next_seq(session, market.id)
-            now = utc_now()
-            values = {
-                "market_id": market.id, "user_id": command.user_id, "side": command.side,
-                "type": command.order_type,
-                "time_in_force": "IOC" if command.order_type == "market" else command.time_in_force,
-                "post_only": command.post_only, "price": checked.price, "quantity": checked.quantity,
-                "quote_quantity": checked.quote_quantity, "filled_quantity": Decimal(0), "filled_quote": Decimal(0),
-                "locked_amount": hold_amount, "status": "pending", "client_order_id": command.client_order_id,
-                "seq": seq, "request_id": command.request_id, "created_at": now, "updated_at": now,
-            }
-            order_id = orders.add(session, values)
-            if not accounts.hold(session, command.user_id, checked.hold_asset, hold_amount, order_id):
-                raise InsufficientFunds(
-                    f"Placing this order needs {money.format_amount(hold_amount)} {checked.hold_asset} "
-                    f"available.", "quantity")
-            # The view from what was inserted: reading the row back would cost a round trip while the
-            # market's sequence lock is held.
-            view = order_view(Order(id=order_id, status_reason=None, cancel_requested_at=None, **values),
-                              market.symbol)
-            publish = record_market_event(session, ctx, "order_placed", market, seq, order_id, view,
-                                          command.request_id, now)
-            uow.commit()
-            return PlacedOrder(view, True, (publish,))
+            amount = market_buy_hold(uow.session, checked, ctx.settings.market_buy_collar_percent,
+                                     ctx.asset_scales[checked.market.quote_asset])
+    invariant(amount >= 0 and money.fits_database(amount), f"bad hold {amount}")
+    return amount
 
+
+def place_batch(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
+    """Accept prepared orders in one transaction (one durable commit for all), each refused on its own.
+    A unique-key or foreign-key conflict (a concurrent repeat of a client_order_id, a user deleted
+    meanwhile) fails the whole statement: the orders are then placed one transaction each, so only the
+    conflicting one is affected."""
     try:
-        return run_transaction(attempt)
+        return run_transaction(lambda: _place_batch_once(batch, ctx))
     except IntegrityError as error:
-        if command.client_order_id is not None and "uq_orders_user_client_order_id" in str(error.orig):
-            existing = _find_existing(command, ctx)
-            if existing is not None:
-                return existing
-        if "foreign key constraint fails" in str(error.orig).lower():
-            raise NotFound(f"User {command.user_id} does not exist.", "userId") from None
-        raise
+        if len(batch) > 1:
+            return [outcome for prepared in batch for outcome in place_batch([prepared], ctx)]
+        return [_integrity_outcome(batch[0].command, ctx, error)]
+
+
+def _integrity_outcome(command: PlaceOrder, ctx: ServiceContext, error: IntegrityError) -> PlacedOrder | DomainError:
+    if command.client_order_id is not None and "uq_orders_user_client_order_id" in str(error.orig):
+        existing = _find_existing(command, ctx)
+        if existing is not None:
+            return existing
+    if "foreign key constraint fails" in str(error.orig).lower():
+        return NotFound(f"User {command.user_id} does not exist.", "userId")
+    raise error
+
+
+def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
+    """Lock order: the accounts (one statement, sorted by user and asset, as every transaction that holds
+    several), then each market's sequence row (sorted by market id), held to commit so that sequence
+    numbers commit in order. The holds come first so that a refused order takes no sequence number and
+    the sequence rows — the only lock all of a market's orders share — are held for the shortest time.
+    Each order is held in arrival order against what its account has left: refused if it does not fit."""
+    outcomes: list[PlacedOrder | DomainError | None] = [None] * len(batch)
+    with ctx.uow() as uow:
+        session = uow.session
+        balances = accounts.lock_many(session, {_account(prepared) for prepared in batch})
+        changed = {}
+        for index, prepared in enumerate(batch):
+            key, amount = _account(prepared), prepared.hold_amount
+            available, locked = changed.get(key) or balances.get(key) or (None, None)
+            if amount == 0:
+                continue
+            if available is None or available < amount:
+                outcomes[index] = _refusal(session, prepared)
+                continue
+            changed[key] = (money.subtract(available, amount), money.add(locked, amount))
+        accounts.set_balances(session, changed)
+        by_market: dict[int, list[int]] = {}
+        for index, prepared in enumerate(batch):
+            if outcomes[index] is None:
+                by_market.setdefault(prepared.checked.market.id, []).append(index)
+        if not by_market:
+            return outcomes
+        now = utc_now()
+        values: dict[int, dict] = {}
+        for market_id in sorted(by_market):
+            indexes = by_market[market_id]
+            first_seq = markets.take_seqs(session, market_id, len(indexes)) - len(indexes) + 1
+            for offset, index in enumerate(indexes):
+                values[index] = _order_values(batch[index], first_seq + offset, now)
+        accepted = sorted(values)
+        ids = orders.add_many(session, [values[index] for index in accepted], now)
+        commands, ledger = [], []
+        for index in accepted:
+            prepared, row = batch[index], values[index]
+            order_id = ids[(row["market_id"], row["seq"])]
+            if prepared.hold_amount:
+                ledger.append([row["user_id"], prepared.checked.hold_asset, -prepared.hold_amount,
+                               prepared.hold_amount, "order_hold", order_id, None])
+            # The view from what was inserted: reading rows back would cost round trips while the
+            # markets' sequence locks are held.
+            view = order_view(Order(id=order_id, status_reason=None, cancel_requested_at=None, **row),
+                              prepared.checked.market.symbol)
+            commands.append(MarketCommand("order_placed", prepared.checked.market, row["seq"], order_id, view,
+                                          row["request_id"]))
+        accounts.journal_many(session, ledger)
+        publishes = record_market_events(session, ctx, commands, now)
+        uow.commit()
+    for index, command, publish in zip(accepted, commands, publishes):
+        outcomes[index] = PlacedOrder(command.view, True, (publish,))
+    return outcomes
+
+
+def _account(prepared: PreparedOrder) -> tuple[int, str]:
+    return prepared.command.user_id, prepared.checked.hold_asset
+
+
+def _refusal(session, prepared: PreparedOrder) -> DomainError:
+    command, checked = prepared.command, prepared.checked
+    if not users.exists(session, command.user_id):
+        return NotFound(f"User {command.user_id} does not exist.", "userId")
+    return InsufficientFunds(f"Placing this order needs {money.format_amount(prepared.hold_amount)} "
+                             f"{checked.hold_asset} available.", "quantity")
+
+
+def _order_values(prepared: PreparedOrder, seq: int, now) -> dict:
+    command, checked = prepared.command, prepared.checked
+    return {
+        "market_id": checked.market.id, "user_id": command.user_id, "side": command.side,
+        "type": command.order_type, "time_in_force": "IOC" if command.order_type == "market" else command.time_in_force,
+        "post_only": command.post_only, "price": checked.price, "quantity": checked.quantity,
+        "quote_quantity": checked.quote_quantity, "filled_quantity": Decimal(0), "filled_quote": Decimal(0),
+        "locked_amount": prepared.hold_amount, "status": "pending", "client_order_id": command.client_order_id,
+        "seq": seq, "request_id": command.request_id, "created_at": now, "updated_at": now,
+    }
 
 
 def _may_merge(command: PlaceOrder, ctx: ServiceContext) -> bool:
@@ -197,11 +290,19 @@ def _may_merge(command: PlaceOrder, ctx: ServiceContext) -> bool:
             and command.time_in_force == "GTC" and not command.post_only and command.client_order_id is None)
 
 
-def _merge_into_pending_buy(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOrder):
+def _merge_into_pending_buy(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext) -> PlacedOrder | None:
     """The original system's behaviour (MERGE_SAME_PRICE_ORDERS=true): a limit buy joins the user's
     untouched pending buy at the same price; the merged order goes to the back of that price level
     when the worker applies the `order_amended` command. Lock order: the order row, then the market's
-    sequence, then the account."""
+    sequence, then the account. None (and nothing changed) when there is no such order."""
+    with ctx.uow() as uow:
+        merged = _merge(uow.session, ctx, command, checked)
+        if merged is not None:
+            uow.commit()
+        return merged
+
+
+def _merge(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOrder) -> PlacedOrder | None:
     market = checked.market
     existing = orders.lock_mergeable_buy(session, command.user_id, market.id, checked.price)
     if existing is None:

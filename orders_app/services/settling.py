@@ -14,14 +14,14 @@ On any failure the book is dropped, so the next batch rebuilds it from the commi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from orders_app import money
 from orders_app.errors import invariant
 from orders_app.matching import Fill, Incoming, OrderBook, Rested
 from orders_app.models import FINAL_STATUSES
-from orders_app.repositories import settlement
+from orders_app.repositories import accounts, settlement
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
 from orders_app.services.views import iso_utc
@@ -286,8 +286,8 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                 batch.journal(entries, trade_id)
             _check_conservation(batch)
             settlement.write_orders(session, order_rows, batch.now)
-            settlement.write_accounts(session, _new_balances(session, batch.deltas))
-            settlement.insert_ledger(session, batch.ledger)
+            accounts.set_balances(session, _new_balances(session, batch.deltas))
+            accounts.journal_many(session, batch.ledger)
             _record_trade_events(session, ctx, spec, batch.trades, trade_ids, batch.now)
             new_seq = to_apply[-1].seq
             settlement.set_applied_seq(session, spec.id, new_seq)
@@ -303,7 +303,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
 
 def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]):
     """Lock the touched accounts (sorted) and compute their new balances; none may go negative."""
-    current = settlement.lock_accounts(session, [key for key, (da, dl) in deltas.items() if da or dl])
+    current = accounts.lock_many(session, [key for key, (da, dl) in deltas.items() if da or dl])
     balances = {}
     for key, (d_available, d_locked) in deltas.items():
         if not d_available and not d_locked:

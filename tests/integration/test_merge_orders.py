@@ -25,9 +25,10 @@ def test_a_merge_into_an_order_filled_in_the_same_batch_still_rests_the_merged_r
     from orders_app.services.placing import place_order
     from orders_app.services.settling import MarketRuntime, settle_commands
     ctx = app.extensions["orders_service_context"]
-    merging = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, merge_same_price_orders=True))
     symbol = "N" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
+    # A copy made after the market exists: a copy's market list is its own (reloaded at most once a second).
+    merging = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, merge_same_price_orders=True))
     buyer, seller = make_user("b", USD="100"), make_user("s", **{symbol: "5"})
 
     def place(user, side, quantity):

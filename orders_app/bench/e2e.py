@@ -1,0 +1,425 @@
+"""End-to-end benchmark: orders over keep-alive HTTP until every one of them is matched and settled.
+
+    python -m orders_app.bench e2e [--orders 20000] [--concurrency 32] [--url http://127.0.0.1:3000]
+
+Uses the stack in DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS / ADMIN_TOKEN (`./dev run` prints them; the local
+`.devstack/run/env` has them). With `--url` it loads that running service (whose worker must be running);
+without it, it starts gunicorn (our gunicorn.conf.py; GUNICORN_* env) and `python consumer.py` on that
+stack and stops them afterwards. It adds a market of its own (so each run starts from an empty book, or a
+book of `--resting` orders far from the price), users with deposits, then sends the orders — buys and
+sells around a mid price, about half of them trading — and reports accepted orders/s, accept latency
+percentiles, the time until the worker applied the last one (settled orders/s), the settlement lag per
+order (from its 201 to the worker's commit of its sequence number, sampled every 20 ms), the load
+client's CPU, the ceiling (best trivial gunicorn set-up, same client) and the ratio to it, and the
+reconciliation. Figures go to bench-results/e2e-*.json and a plot to bench-results/e2e-*.svg.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sqlalchemy import func, select
+
+from orders_app.bench.ceiling import measure_ceiling
+from orders_app.bench.cpu import find_pid, tree_cpu_seconds
+from orders_app.bench.loadgen import LoadResult, build_request, percentile, run_load
+from orders_app.bench.plot import Panel, Series, render_svg
+from orders_app.models import Order
+
+ROOT_DIR = Path(__file__).resolve().parents[2]
+RESULTS_DIR = ROOT_DIR / "bench-results"
+POLL_INTERVAL_S = 0.02
+SETTLE_TIMEOUT_S = 300.0
+MID = Decimal("100")
+TICK = Decimal("0.01")
+
+
+@dataclass
+class Service:
+    """The API and worker processes the benchmark started (none with --url)."""
+    url: str
+    api: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        from orders_app.devstack import stop_process
+        for process in (self.api, self.worker):
+            if process is not None:
+                stop_process(process.pid)
+                process.wait(timeout=60)
+
+
+def start_service(log_dir: Path) -> Service:
+    from orders_app.devstack import free_port
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    # A consumer group of its own: a long-running local broker may still hold members of workers that
+    # were killed, and a group join waits for them.
+    env = dict(os.environ, PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+               KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}")
+    api = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
+                           cwd=ROOT_DIR, env=env, stdout=open(log_dir / "bench-api.log", "ab"),
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    worker = subprocess.Popen([sys.executable, "consumer.py"], cwd=ROOT_DIR, env=env,
+                              stdout=open(log_dir / "bench-worker.log", "ab"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    service = Service(f"http://127.0.0.1:{port}", api, worker)
+    import requests
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{service.url}/health", timeout=1).status_code == 200:
+                return service
+        except requests.RequestException:
+            time.sleep(0.2)
+    service.stop()
+    raise RuntimeError(f"the API did not become healthy; see {log_dir / 'bench-api.log'}")
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class SeqPoller(threading.Thread):
+    """Samples the market's applied sequence number (market_state.last_seq) every 20 ms."""
+
+    def __init__(self, ctx, market_id: int):
+        super().__init__(name="seq-poller", daemon=True)
+        self._ctx, self._market_id = ctx, market_id
+        self.times: list[float] = []
+        self.seqs: list[int] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        from orders_app.models import MarketState
+        with self._ctx.session_factory() as session:
+            while not self._halt.is_set():
+                seq = session.execute(select(MarketState.last_seq)
+                                      .where(MarketState.market_id == self._market_id)).scalar_one()
+                session.rollback()  # a fresh READ COMMITTED view next time
+                self.times.append(time.perf_counter())
+                self.seqs.append(int(seq))
+                self._halt.wait(POLL_INTERVAL_S)
+
+    def latest(self) -> int:
+        return self.seqs[-1] if self.seqs else 0
+
+    def settled_at(self, seq: int) -> float | None:
+        """The first sample at which `seq` was applied."""
+        index = bisect.bisect_left(self.seqs, seq)
+        return self.times[index] if index < len(self.times) else None
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+class Progress:
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.done = total, label, 0
+        self._started = time.perf_counter()
+        self._last_drawn = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def tick(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if now - self._last_drawn >= (0.2 if self._tty else 5.0) or self.done == self.total:
+            self._last_drawn = now
+            self.draw(now)
+
+    def draw(self, now: float, extra: str = "") -> None:
+        filled = int(30 * self.done / self.total) if self.total else 30
+        rate = self.done / max(now - self._started, 1e-9)
+        line = f"{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done:,}/{self.total:,}  {rate:,.0f}/s {extra}"
+        sys.stderr.write(("\r" + line) if self._tty else (line + "\n"))
+        if self._tty and self.done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def make_orders(rng: random.Random, count: int, users: list[str], symbol: str, host: str, port: int):
+    """Buys at mid-20..mid+5 ticks, sells at mid-5..mid+20: the overlap makes about half of them trade."""
+    requests = []
+    for _ in range(count):
+        side = rng.choice(("buy", "sell"))
+        offset = rng.randint(-20, 5) if side == "buy" else rng.randint(-5, 20)
+        body = json.dumps({"order_type": side, "currency_symbol": symbol, "price": str(MID + offset * TICK),
+                           "quantity": str(Decimal(rng.randint(1, 20)) / 1000)}).encode()
+        requests.append(build_request(host, port, "POST", "/api/orders", body,
+                                      {"Authorization": f"Bearer {rng.choice(users)}"}))
+    return requests
+
+
+def seed_resting(ctx, symbol: str, count: int, user_ids: list[int]) -> float:
+    """`count` resting orders far from the mid (never reached by the load), placed through the placing
+    service in batches of 500 — the API's own use case, without HTTP. Returns seconds taken."""
+    from orders_app.messages import PlaceOrder
+    from orders_app.services.placing import PreparedOrder, check_order, place_batch
+    started = time.perf_counter()
+    rng = random.Random(11)
+    batch = []
+    for index in range(count):
+        side = "buy" if index % 2 else "sell"
+        price = MID - 50 - rng.randint(0, 2000) * TICK if side == "buy" else MID + 50 + rng.randint(0, 2000) * TICK
+        command = PlaceOrder(user_id=user_ids[index % len(user_ids)], side=side, symbol=symbol, price=price,
+                             quantity=Decimal("0.001"))
+        checked = check_order(command, ctx)
+        batch.append(PreparedOrder(command, checked, price * checked.quantity if side == "buy" else checked.quantity))
+        if len(batch) == 500 or index == count - 1:
+            outcomes = place_batch(batch, ctx)
+            bad = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+            if bad:
+                raise RuntimeError(f"seeding the book failed: {bad[0]}")
+            batch = []
+    return time.perf_counter() - started
+
+
+def buckets(values: list[tuple[float, float]], width_s: float, t_end: float, reduce) -> list[tuple[float, float]]:
+    slots: dict[int, list[float]] = {}
+    for t, value in values:
+        slots.setdefault(int(t // width_s), []).append(value)
+    return [(index * width_s + width_s / 2, reduce(slots.get(index, []))) for index in range(int(t_end // width_s) + 1)]
+
+
+def run(args) -> dict:
+    from orders_app import create_app
+    from orders_app.extensions import publisher
+    from orders_app.messages import Fund
+    from orders_app.models import Trade
+    from orders_app.reconcile import reconcile
+    from orders_app.services.funding import create_user, fund
+    from orders_app.services.markets import add_market
+
+    app = create_app({"LOG_LEVEL": "WARNING", "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or "x" * 32},
+                     role="worker")
+    ctx = app.extensions["orders_service_context"]
+    publisher.stop()
+    symbol = "E" + uuid.uuid4().hex[:9].upper()
+    market_id = add_market(symbol, ctx)
+    keys, user_ids = [], []
+    for _ in range(args.users):
+        user, key = create_user("bench", ctx)
+        for asset, amount in (("USD", "1000000000"), (symbol, "1000000")):
+            fund(Fund(user["id"], asset, Decimal(amount), "deposit"), ctx)
+        keys.append(key)
+        user_ids.append(user["id"])
+    seeding_s = seed_resting(ctx, symbol, args.resting, user_ids) if args.resting else 0.0
+
+    service = Service(args.url) if args.url else start_service(ROOT_DIR / ".devstack" / "bench-logs")
+    figures: dict = {}
+    try:
+        parsed = urlparse(service.url)
+        host, port = parsed.hostname, parsed.port or 80
+        poller = SeqPoller(ctx, market_id)
+        poller.start()
+        rng = random.Random(args.seed)
+        _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, args.concurrency)
+        worker_rss_before = rss_mib(service.worker.pid) if service.worker else None
+
+        requests = make_orders(rng, args.orders, keys, symbol, host, port)
+        progress = Progress(len(requests), "orders")
+        processes = _processes(service)
+        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
+        t0 = time.perf_counter()
+        load = run_load(host, port, iter(requests), concurrency=args.concurrency, on_done=progress.tick)
+        last_seq = _wait_applied(ctx, poller, market_id, timeout_s=SETTLE_TIMEOUT_S)
+        t_settled = poller.settled_at(last_seq)
+        cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+        poller.stop()
+        worker_rss = rss_mib(service.worker.pid) if service.worker else None
+
+        with ctx.uow() as uow:
+            seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(Order.market_id == market_id)).all())
+            trades = uow.session.execute(select(func.count()).select_from(Trade)
+                                         .where(Trade.market_id == market_id)).scalar_one()
+            traded = uow.session.execute(select(func.count()).select_from(Order).where(
+                Order.market_id == market_id, Order.filled_quantity > 0)).scalar_one()
+        with ctx.session_factory() as session:
+            report = reconcile(session)
+        figures = _figures(args, load, t0, t_settled, poller, seq_of, trades, traded, report)
+        figures.update(worker_rss_mib_before=worker_rss_before, worker_rss_mib_after=worker_rss,
+                       resting_orders=args.resting, seeding_s=round(seeding_s, 1), symbol=symbol,
+                       service=("given: " + args.url) if args.url else
+                       f"started: gunicorn {os.environ.get('GUNICORN_WORKERS', '2')} x "
+                       f"{os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} "
+                       f"{os.environ.get('GUNICORN_THREADS', '8')} + consumer.py")
+        cpu_used["load client"] = load.client_cpu_s
+        figures["cpu_ms_per_order"] = {name: round(1000 * used / max(figures["accepted"], 1), 3)
+                                       for name, used in cpu_used.items()}
+        figures["cpu_ms_per_order_total"] = round(sum(figures["cpu_ms_per_order"].values()), 3)
+        figures["_series"] = _series(load, t0, poller)
+    finally:
+        service.stop()
+    if args.ceiling:
+        runs = measure_ceiling(args.concurrency)
+        best = max(runs, key=lambda r: r.requests_per_s)
+        figures["ceiling"] = {"best": best.label, "requests_per_s": round(best.requests_per_s),
+                              "runs": [asdict(r) | {"requests_per_s": round(r.requests_per_s)} for r in runs]}
+        figures["ratio_to_ceiling"] = round(figures["settled_orders_per_s"] / best.requests_per_s, 3)
+    return figures
+
+
+def _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency) -> None:
+    """Rounds of 200 orders until they settle within 250 ms (p50): connections and caches are warm and the
+    worker consumes from Kafka (a worker that just started must first join its consumer group; until then
+    it settles from the database, ~1 s late). Gives up waiting after 60 s and goes on."""
+    deadline = time.monotonic() + 60
+    while True:
+        warm = run_load(host, port, iter(make_orders(rng, 200, keys, symbol, host, port)), concurrency=concurrency)
+        refused = [sample for sample in warm.samples if sample.status != 201]
+        if refused:
+            raise RuntimeError(f"warm-up order refused: {refused[0].status} {refused[0].body[:300]!r}")
+        _wait_applied(ctx, poller, market_id, timeout_s=SETTLE_TIMEOUT_S)
+        with ctx.uow() as uow:
+            seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(Order.market_id == market_id)).all())
+        lags = [poller.settled_at(seq_of[json.loads(s.body)["order"]["id"]]) - s.finished for s in warm.samples]
+        if percentile(lags, 0.5) < 0.25 or time.monotonic() > deadline:
+            return
+        print(f"warming up: settlement lag p50 {percentile(lags, 0.5) * 1000:.0f} ms", file=sys.stderr)
+
+
+def _processes(service: Service) -> dict[str, int]:
+    """The processes whose CPU is accounted: those we started, and the local MariaDB and broker if found."""
+    found = {}
+    if service.api is not None:
+        found["API (gunicorn)"] = service.api.pid
+    if service.worker is not None:
+        found["worker + relay"] = service.worker.pid
+    database, kafka = urlparse(os.environ.get("DATABASE_URL", "")), os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    mariadb = find_pid("mariadbd", f"--port={database.port}") if database.port else None
+    broker = find_pid("tansu", kafka.rsplit(":", 1)[-1]) if kafka else None
+    if mariadb:
+        found["MariaDB"] = mariadb
+    if broker:
+        found["broker"] = broker
+    return found
+
+
+def _wait_applied(ctx, poller: SeqPoller, market_id: int, timeout_s: float) -> int:
+    from orders_app.models import MarketSequence
+    with ctx.uow() as uow:
+        wanted = uow.session.execute(select(MarketSequence.last_seq)
+                                     .where(MarketSequence.market_id == market_id)).scalar_one()
+    deadline = time.monotonic() + timeout_s
+    while poller.latest() < wanted:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the worker applied {poller.latest()} of {wanted} commands in {timeout_s:.0f}s")
+        time.sleep(POLL_INTERVAL_S)
+    return wanted
+
+
+def _figures(args, load: LoadResult, t0, t_settled, poller, seq_of, trades, traded, report) -> dict:
+    ok = [s for s in load.samples if s.status == 201]
+    latencies_ms = [(s.finished - s.started) * 1000 for s in ok]
+    lags_ms = []
+    for sample in ok:
+        order_id = json.loads(sample.body)["order"]["id"]
+        settled = poller.settled_at(seq_of[order_id])
+        lags_ms.append(max(0.0, (settled - sample.finished) * 1000))
+    statuses: dict[str, int] = {}
+    for sample in load.samples:
+        statuses[str(sample.status)] = statuses.get(str(sample.status), 0) + 1
+    return {
+        "orders": args.orders, "concurrency": args.concurrency, "users": args.users,
+        "accepted": len(ok), "non_2xx": len(load.samples) - len(ok), "statuses": statuses,
+        "accepted_orders_per_s": round(len(ok) / load.wall_s, 1),
+        "accept_latency_ms": {"p50": round(percentile(latencies_ms, 0.5), 1),
+                              "p95": round(percentile(latencies_ms, 0.95), 1),
+                              "p99": round(percentile(latencies_ms, 0.99), 1),
+                              "max": round(max(latencies_ms, default=0), 1)},
+        "load_s": round(load.wall_s, 2),
+        "all_settled_after_s": round(t_settled - t0, 2),
+        "settled_orders_per_s": round(len(ok) / (t_settled - t0), 1),
+        "settlement_lag_ms": {"p50": round(percentile(lags_ms, 0.5), 1), "p95": round(percentile(lags_ms, 0.95), 1),
+                              "p99": round(percentile(lags_ms, 0.99), 1), "max": round(max(lags_ms, default=0), 1)},
+        "trades": trades, "orders_that_traded_percent": round(100 * traded / max(len(seq_of), 1), 1),
+        "load_client_cpu_percent_of_one_core": round(load.client_cpu_percent, 1),
+        "reconciliation": "OK" if report.ok else "BREACHES: " + ", ".join(report.breaches),
+    }
+
+
+def _series(load: LoadResult, t0: float, poller: SeqPoller) -> dict:
+    ok = [s for s in load.samples if s.status == 201]
+    t_end = max((s.finished for s in ok), default=t0) - t0
+    width = max(0.25, round(t_end / 60, 2))
+    accepted = buckets([(s.finished - t0, 1.0) for s in ok], width, t_end, lambda v: len(v) / width)
+    p50 = buckets([(s.finished - t0, (s.finished - s.started) * 1000) for s in ok], width, t_end,
+                  lambda v: percentile(v, 0.5))
+    p99 = buckets([(s.finished - t0, (s.finished - s.started) * 1000) for s in ok], width, t_end,
+                  lambda v: percentile(v, 0.99))
+    settled, previous = [], None
+    for t, seq in zip(poller.times, poller.seqs):
+        if t >= t0:
+            if previous is not None:
+                settled.append((t - t0, seq - previous))
+            previous = seq
+    settled_rate = buckets(settled, width, max(t_end, settled[-1][0] if settled else 0), lambda v: sum(v) / width)
+    return {"bucket_s": width, "accepted_per_s": accepted, "settled_per_s": settled_rate,
+            "latency_p50_ms": p50, "latency_p99_ms": p99}
+
+
+def report_text(figures: dict) -> str:
+    lat, lag = figures["accept_latency_ms"], figures["settlement_lag_ms"]
+    lines = [
+        f"orders sent            {figures['orders']:,} over {figures['concurrency']} keep-alive connections, "
+        f"{figures['users']} users ({figures['service']})",
+        f"accepted (201)         {figures['accepted']:,}; non-2xx {figures['non_2xx']} {figures['statuses']}",
+        f"accepted orders/s      {figures['accepted_orders_per_s']:,.0f}  (load {figures['load_s']} s)",
+        f"accept latency         p50 {lat['p50']} ms  p95 {lat['p95']} ms  p99 {lat['p99']} ms  max {lat['max']} ms",
+        f"all settled after      {figures['all_settled_after_s']} s  ->  settled orders/s "
+        f"{figures['settled_orders_per_s']:,.0f}",
+        f"settlement lag         p50 {lag['p50']} ms  p95 {lag['p95']} ms  p99 {lag['p99']} ms  max {lag['max']} ms",
+        f"trades                 {figures['trades']:,} ({figures['orders_that_traded_percent']} % of orders traded)",
+        f"load client CPU        {figures['load_client_cpu_percent_of_one_core']} % of one core",
+        "CPU per order          " + ", ".join(f"{name} {ms} ms" for name, ms in figures["cpu_ms_per_order"].items())
+        + f"; total {figures['cpu_ms_per_order_total']} ms -> at most "
+        f"{2000 / max(figures['cpu_ms_per_order_total'], 1e-9):,.0f} orders/s on 2 cores",
+    ]
+    if figures.get("resting_orders"):
+        lines.append(f"book                   {figures['resting_orders']:,} resting orders (seeded in "
+                     f"{figures['seeding_s']} s)")
+    if figures.get("worker_rss_mib_after") is not None:
+        lines.append(f"worker RSS             {figures['worker_rss_mib_before']:.0f} MiB before, "
+                     f"{figures['worker_rss_mib_after']:.0f} MiB after")
+    if "ceiling" in figures:
+        runs = ", ".join(f"{r['worker_class']} {r['workers']}x{r['threads']}: {r['requests_per_s']:,}/s"
+                         for r in figures["ceiling"]["runs"])
+        lines.append(f"ceiling (trivial POST) {figures['ceiling']['requests_per_s']:,}/s best ({runs})")
+        lines.append(f"end to end / ceiling   {figures['ratio_to_ceiling']:.2f}  (settled orders/s ÷ ceiling)")
+    lines.append(f"reconciliation         {figures['reconciliation']}")
+    return "\n".join(lines)
+
+
+def write_results(figures: dict, name: str) -> tuple[Path, Path]:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    series = figures.pop("_series")
+    json_path = RESULTS_DIR / f"{name}-{stamp}.json"
+    json_path.write_text(json.dumps(figures | {"series": series}, indent=2))
+    svg_path = RESULTS_DIR / f"{name}-{stamp}.svg"
+    svg_path.write_text(render_svg(
+        f"{figures['orders']:,} orders, {figures['concurrency']} connections: "
+        f"{figures['settled_orders_per_s']:,.0f} settled orders/s, p99 accept {figures['accept_latency_ms']['p99']} ms",
+        [Panel("Throughput", "orders/s", [Series("accepted (201)", series["accepted_per_s"]),
+                                          Series("settled by the worker", series["settled_per_s"])]),
+         Panel("Accept latency", "ms", [Series("p50", series["latency_p50_ms"]),
+                                        Series("p99", series["latency_p99_ms"])])]))
+    return json_path, svg_path

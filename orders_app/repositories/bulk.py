@@ -1,0 +1,41 @@
+"""Many rows in one statement: a JSON document expanded by JSON_TABLE (MariaDB 10.6+, MySQL 8).
+
+A batch sends one escaped string instead of one driver-side literal per value — 3x faster end to end
+than executemany in the worker's measurements. Amounts travel as decimal strings and land in
+DECIMAL(38,18) exactly; JSON null becomes NULL.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from orders_app import money
+from orders_app.errors import invariant
+
+
+def json_rows(rows: list[list]) -> str:
+    return json.dumps(rows, separators=(",", ":"), default=_json_value)
+
+
+def _json_value(value):
+    if isinstance(value, Decimal):
+        text_value = format(value, "f")
+        invariant(money.plain_fits_database(text_value), f"{value} does not fit DECIMAL(38,18)")
+        return text_value
+    raise TypeError(f"cannot send {type(value).__name__} in a JSON batch")
+
+
+def json_table(*columns: str) -> str:
+    """JSON_TABLE over :rows, each row a JSON array; `columns` are "name TYPE" in array order."""
+    specs = ", ".join(f"{spec} PATH '$[{index}]' ERROR ON ERROR" for index, spec in enumerate(columns))
+    return f"JSON_TABLE(:rows, '$[*]' COLUMNS(ord FOR ORDINALITY, {specs})) AS j"
+
+
+def seq_ranges(keys) -> dict[int, tuple[int, int]]:
+    """{market_id: (lowest seq, highest seq)} of (market_id, seq) pairs: rows a batch inserted with
+    consecutive sequence numbers are read back through the unique (market_id, seq) keys by these ranges."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for market_id, seq in keys:
+        low, high = ranges.get(market_id, (seq, seq))
+        ranges[market_id] = (min(low, seq), max(high, seq))
+    return ranges

@@ -1,0 +1,99 @@
+"""Group commit: the orders of concurrent requests share one transaction, and one durable commit.
+
+Every order of a market takes that market's next sequence number under a row lock held until commit (so
+numbers commit in order — the worker's gap detection rests on it), and a commit waits for the redo log's
+fsync. One transaction per order therefore serialises a market's orders on one fsync each. Here each API
+process has one committer thread: request threads queue their prepared orders and wait; the thread takes
+every order queued while the previous transaction committed (up to `PLACE_BATCH_ORDERS_MAX`), places
+them in one transaction (`placing.place_batch`: each order accepted or refused on its own), commits, and
+only then wakes each request with its own outcome. So a `201` still means "durably recorded", and a batch
+that fails (the database went away) fails every request in it with the same error, none half-applied.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from orders_app.errors import ServiceUnavailable
+from orders_app.metrics import PLACE_BATCH_ORDERS, PLACE_BATCH_SECONDS
+from orders_app.services import ServiceContext
+from orders_app.services.placing import PlacedOrder, PreparedOrder, place_batch
+
+log = logging.getLogger(__name__)
+
+WAIT_TIMEOUT_S = 60.0  # a request gives up waiting (503) if its batch never finishes
+
+
+@dataclass
+class _Ticket:
+    prepared: PreparedOrder
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: object = None
+
+
+class GroupCommitter:
+    def __init__(self, ctx: ServiceContext, batch_orders_max: int):
+        self._ctx = ctx
+        self._batch_orders_max = batch_orders_max
+        self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, prepared: PreparedOrder) -> PlacedOrder:
+        """Place `prepared` in the next batch; returns once it is committed, or raises its refusal."""
+        ticket = _Ticket(prepared)
+        self._ensure_thread()
+        self._queue.put(ticket)
+        if not ticket.done.wait(WAIT_TIMEOUT_S):
+            raise ServiceUnavailable("The order could not be recorded in time; it was not accepted.")
+        if isinstance(ticket.outcome, BaseException):
+            raise ticket.outcome
+        return ticket.outcome
+
+    def _ensure_thread(self) -> None:
+        # Started on first use, so each gunicorn worker (forked after the app is built) gets its own.
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._batch_orders_max:
+                try:
+                    ticket = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if ticket is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(ticket)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Ticket]) -> None:
+        started = time.perf_counter()
+        try:
+            outcomes = place_batch([ticket.prepared for ticket in batch], self._ctx)
+        except Exception as error:  # noqa: BLE001 - every request of the batch answers with it
+            log.warning("order batch of %d failed: %r", len(batch), error)
+            outcomes = [error] * len(batch)
+        PLACE_BATCH_ORDERS.observe(len(batch))
+        PLACE_BATCH_SECONDS.observe(time.perf_counter() - started)
+        for ticket, outcome in zip(batch, outcomes):
+            ticket.outcome = outcome
+            ticket.done.set()
+
+    def stop(self) -> None:
+        """Finish the queued orders, then end the thread (graceful shutdown, tests)."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=WAIT_TIMEOUT_S)

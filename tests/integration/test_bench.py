@@ -1,0 +1,31 @@
+"""The end-to-end benchmark command works on the test stack (a small run: the figures are not judged)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.processes import ROOT_DIR
+
+pytestmark = pytest.mark.slow
+
+
+def test_e2e_benchmark_sends_settles_reconciles_and_writes_its_figures(stack_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "orders_app.bench", "e2e", "--orders", "400", "--concurrency", "8", "--users", "6",
+         "--no-ceiling"], cwd=ROOT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **stack_env, "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "4"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"accepted \(201\)\s+400; non-2xx 0", result.stdout), result.stdout
+    assert re.search(r"reconciliation\s+OK", result.stdout), result.stdout
+    json_path = re.search(r"figures: (\S+)", result.stdout).group(1)
+    svg_path = re.search(r"plot:\s+(\S+)", result.stdout).group(1)
+    figures = json.loads(open(json_path).read())
+    assert figures["accepted"] == 400 and figures["trades"] > 0
+    assert figures["settled_orders_per_s"] > 0 and figures["settlement_lag_ms"]["p99"] >= 0
+    assert set(figures["cpu_ms_per_order"]) >= {"API (gunicorn)", "worker + relay", "load client"}
+    assert open(svg_path).read().startswith("<svg")
