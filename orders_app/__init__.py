@@ -65,7 +65,8 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
         app.extensions["orders_service_context"] = ctx
         if role == "api" and settings.place_batch_orders_max > 1:
             app.extensions["orders_group_committer"] = GroupCommitter(ctx, settings.place_batch_orders_max)
-        publisher.init_app(app, settings, session_factory, connect_now=(role == "api"))
+        if settings.outbox_publisher == "api":
+            publisher.init_app(app, settings, session_factory, connect_now=(role == "api"))
 
     assets_dir = Path(swagger_ui_bundle.swagger_ui_path)
 

@@ -72,6 +72,7 @@ class Settings:
     outbox_sweep_batch_rows_max: int = 1000
     settle_batch_commands_max: int = 1000
     place_batch_orders_max: int = 64
+    outbox_publisher: str = "relay"
     market_buy_collar_percent: int = 5
     merge_same_price_orders: bool = False
     db_pool_size: int = 10
@@ -113,7 +114,11 @@ class Settings:
         log_level = _name(env, "LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        outbox_publisher = _name(env, "OUTBOX_PUBLISHER", "relay").lower()
+        if outbox_publisher not in ("api", "relay"):
+            raise ConfigError(f"OUTBOX_PUBLISHER must be api or relay, got {outbox_publisher!r}")
         settings = cls(
+            outbox_publisher=outbox_publisher,
             database_url=database_url,
             kafka_bootstrap_servers=kafka,
             admin_token=admin_token,
@@ -140,7 +145,7 @@ class Settings:
             api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 30, 0, 3600),
             check_schema_on_start=_bool(env, "CHECK_SCHEMA_ON_START", True),
         )
-        if settings.outbox_sweep_grace_ms < 2 * settings.kafka_request_timeout_ms:
+        if settings.outbox_publisher == "api" and settings.outbox_sweep_grace_ms < 2 * settings.kafka_request_timeout_ms:
             # The API's own send of a row may take up to ~2 request timeouts; sweeping sooner would
             # publish the row twice for no benefit.
             raise ConfigError("OUTBOX_SWEEP_GRACE_MS must be at least twice KAFKA_REQUEST_TIMEOUT_MS "

@@ -1,9 +1,13 @@
 """The outbox relay: a child process of `python consumer.py` that publishes outbox rows to Kafka.
 
-It publishes the matching worker's `trade-events` rows as soon as they are committed, and any row the
-API left unpublished for longer than OUTBOX_SWEEP_GRACE_MS. It runs in its own process so that Kafka
-producing (pure-Python kafka-python, hundreds of messages per settled batch) does not compete with
-matching for one interpreter. Rows are claimed with SKIP LOCKED, so any number of relays may run.
+With OUTBOX_PUBLISHER=relay (the default) it publishes every committed row — the API's `order-events`
+and the matching worker's `trade-events` — polling every 10 ms, in id order (which is sequence order
+within a market), in batches; the API never talks to Kafka. With OUTBOX_PUBLISHER=api the API publishes
+its rows after commit and the relay only takes those left unpublished for OUTBOX_SWEEP_GRACE_MS. It runs
+in its own process so that Kafka producing (pure-Python kafka-python) does not compete with matching for
+one interpreter. One relay publishes at a time — a named database lock, held on a connection it keeps
+open, elects it; the relays of other workers stand by — so a market's events reach Kafka in order.
+Rows are also claimed with SKIP LOCKED, so even two relays at once never publish the same row together.
 """
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
+
+from sqlalchemy import text
 
 from orders_app.messaging.producer import build_producer, close_producer
 from orders_app.messaging.sweeper import sweep_once
@@ -19,6 +26,9 @@ from orders_app.messaging.topics import ensure_topics
 
 log = logging.getLogger("orders_app.relay")
 RELAY_IDLE_S = 0.05
+LEADERSHIP_RETRY_S = 1.0  # a standby relay tries to take over this often
+LEADERSHIP_CHECK_S = 1.0
+RELAY_IDLE_ALL_ROWS_S = 0.01  # OUTBOX_PUBLISHER=relay: order events wait for this poll
 KAFKA_RETRY_BACKOFF_S = 2.0
 DATABASE_RETRY_BACKOFF_S = 2.0  # the relay started while the database was down (restarted by the worker)
 
@@ -44,8 +54,12 @@ def run_relay(worker_pid: int) -> None:
     settings = ctx.settings
     producer = None
     published = 0
+    leadership = _Leadership(ctx.session_factory)
     log.info("relay started")
     while not stopping.is_set() and os.getppid() == worker_pid:
+        if not leadership.held():
+            stopping.wait(LEADERSHIP_RETRY_S)
+            continue
         if producer is None:
             try:
                 ensure_topics(settings)
@@ -64,9 +78,50 @@ def run_relay(worker_pid: int) -> None:
             continue
         published += count
         if count < settings.outbox_sweep_batch_rows_max:
-            stopping.wait(RELAY_IDLE_S)
+            stopping.wait(RELAY_IDLE_S if settings.outbox_publisher == "api" else RELAY_IDLE_ALL_ROWS_S)
     close_producer(producer)
+    leadership.release()
     log.info("relay stopped", extra={"published": published})
+
+
+class _Leadership:
+    """`GET_LOCK` on a connection of its own, checked once a second; lost with the connection."""
+
+    LOCK_NAME = "orders_outbox_relay"
+
+    def __init__(self, session_factory):
+        self._engine = session_factory.kw["bind"]
+        self._connection = None
+        self._checked_at = 0.0
+
+    def held(self) -> bool:
+        now = time.monotonic()
+        if self._connection is not None and now - self._checked_at < LEADERSHIP_CHECK_S:
+            return True
+        try:
+            if self._connection is None:
+                connection = self._engine.connect()
+                if connection.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": self.LOCK_NAME}).scalar() != 1:
+                    connection.close()
+                    return False
+                self._connection = connection
+                log.info("relay publishing (elected)")
+            else:
+                self._connection.execute(text("SELECT 1"))
+            self._checked_at = now
+            return True
+        except Exception as error:  # noqa: BLE001 - the database went away: the lock went with it
+            log.warning("relay lost its election connection: %s", error)
+            self.release()
+            return False
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()  # closing the session releases the named lock
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def start_relay() -> multiprocessing.Process:

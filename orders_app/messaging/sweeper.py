@@ -29,7 +29,9 @@ def sweep_once(session_factory: sessionmaker, producer, settings: Settings) -> i
     """Publish one batch of stale unpublished rows; returns how many were published."""
     with UnitOfWork(session_factory) as uow:
         session = uow.session
-        stale_before = outbox.older_than(utc_now(), settings.outbox_sweep_grace_ms)
+        # OUTBOX_PUBLISHER=relay: the API does not publish, every committed row is due at once.
+        stale_before = (utc_now() if settings.outbox_publisher == "relay"
+                        else outbox.older_than(utc_now(), settings.outbox_sweep_grace_ms))
         rows = outbox.claim_unpublished(session, older_than=stale_before,
                                         rows_max=settings.outbox_sweep_batch_rows_max,
                                         immediate_topic=settings.trade_events_topic)

@@ -47,10 +47,13 @@ def _read_order_events(bootstrap: str, wanted: set[int], timeout_s: float) -> li
     return events
 
 
-def test_orders_accepted_while_broker_is_down_arrive_once_each_in_sequence_order(app, stack_env, admin_headers):
+@pytest.mark.parametrize("publisher", ["relay", "api"])
+def test_orders_accepted_while_broker_is_down_arrive_once_each_in_sequence_order(app, stack_env, admin_headers,
+                                                                                 publisher):
     broker = Broker("broker-outbox")
-    api = ApiServer("api-outbox", workers=1, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, **KAFKA_FAST)
-    worker = WorkerProcess("worker-outbox", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, **KAFKA_FAST)
+    env = dict(KAFKA_FAST, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, OUTBOX_PUBLISHER=publisher)
+    api = ApiServer(f"api-outbox-{publisher}", workers=1, **env)
+    worker = WorkerProcess(f"worker-outbox-{publisher}", **env)
     try:
         user = requests.post(f"{api.url}/api/admin/users", json={"name": unique_name()}, headers=admin_headers,
                              timeout=10).json()
