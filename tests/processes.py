@@ -63,12 +63,23 @@ class ApiServer:
 class WorkerProcess:
     def __init__(self, name: str = "worker", **env_overrides: str):
         self.log_path = LOG_DIR / f"{name}.log"
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # the log is appended to
         self.process = subprocess.Popen([sys.executable, "consumer.py"], cwd=ROOT_DIR, env=_env(env_overrides),
                                         stdout=_log_file(name), stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self) -> int:
         stop_process(self.process.pid)
         return self.process.wait(timeout=30)
+
+    def wait_logged(self, marker: str, timeout_s: float = 60) -> None:
+        """Until this run of the worker logged `marker` (e.g. '"worker started"'); fails if it exited."""
+        deadline = time.monotonic() + timeout_s
+        while marker.encode() not in self.log_path.read_bytes()[self.log_offset:]:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"consumer.py exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"consumer.py logged no {marker} in {timeout_s:.0f}s; see {self.log_path}")
+            time.sleep(0.05)
 
 
 class Broker:

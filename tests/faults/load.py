@@ -244,6 +244,7 @@ class System:
         try:
             self.api = ApiServer(f"api-{name}", **FAST_RECOVERY, **env)
             self.worker = WorkerProcess(f"worker-{name}", **FAST_RECOVERY, **env)
+            self.worker.wait_logged('"worker started"')  # it passed its start-up checks: faults may begin
             users = make_users(self.api.url, admin_headers, 4, deposits, name)
         except BaseException:
             self.close()

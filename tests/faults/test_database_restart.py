@@ -12,6 +12,10 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from orders_app.models import MarketState
 
 from tests.faults.load import (System, account_for, assert_no_server_errors_but_503, engine_for, reconcile_cli,
                                wait_applied, wait_published)
@@ -23,6 +27,16 @@ ORDERS_BEFORE_FAULT = 150
 ORDERS_AFTER_RESTART = 150
 
 
+def _wait_some_applied(engine, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with Session(engine) as session:
+            if session.execute(select(func.max(MarketState.last_seq))).scalar():
+                return
+        assert time.monotonic() < deadline, "the worker applied nothing before the fault"
+        time.sleep(0.05)
+
+
 def test_database_killed_and_restarted_under_load_loses_nothing_and_answers_503(admin_headers):
     db, broker, system = PrivateDatabase("fault-db"), Broker("broker-dbfault"), None
     try:
@@ -30,6 +44,8 @@ def test_database_killed_and_restarted_under_load_loses_nothing_and_answers_503(
                         DATABASE_URL=db.url, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
         api, load = system.api, system.load.start()
         system.wait_accepted(ORDERS_BEFORE_FAULT)
+        engine = engine_for(db.url)
+        _wait_some_applied(engine)  # the worker is settling when the database dies, not starting
 
         db.kill()
         killed_at = time.monotonic()
@@ -52,7 +68,6 @@ def test_database_killed_and_restarted_under_load_loses_nothing_and_answers_503(
         assert ready_during_outage and all(status == 503 and "database unreachable" in message
                                            for status, message in ready_during_outage), ready_during_outage
 
-        engine = engine_for(db.url)
         drain_s = wait_applied(engine, timeout_s=120)
         publish_s = wait_published(engine, {o.body["order"]["id"] for o in load.accepted()}, timeout_s=60)
         figures = account_for(engine, load)

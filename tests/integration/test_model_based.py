@@ -25,7 +25,7 @@ from orders_app.models import MarketSequence, MarketState
 from orders_app.services.markets import add_market
 from tests.faults.load import reconcile_cli
 from tests.integration.reference_exchange import FINAL_STATUSES, QUOTE, ReferenceExchange, RefOrder, Refused
-from tests.processes import LOG_DIR, ApiServer, Broker, WorkerProcess
+from tests.processes import ApiServer, Broker, WorkerProcess
 
 pytestmark = pytest.mark.slow
 COMMANDS = 1200
@@ -33,7 +33,6 @@ SEED = 20261126
 USERS = 4
 APPLY_TIMEOUT_S = 30
 PAGE_ROWS_MAX = 1000
-WORKER_LOG = LOG_DIR / "worker-model.log"
 KIND_WEIGHTS = {"limit": 30, "ioc": 6, "fok": 6, "post_only": 6, "market_sell": 6, "market_buy_quantity": 6,
                 "market_buy_quote": 6, "cancel_open": 12, "cancel_final": 4, "deposit": 5, "withdraw": 6,
                 "unaffordable": 3}
@@ -221,13 +220,6 @@ class Stream:
         assert seen_trades == Counter(model.trades)
 
 
-def _wait_assigned(worker: WorkerProcess, log_offset: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while b'"partitions assigned"' not in worker.log_path.read_bytes()[log_offset:]:
-        assert worker.process.poll() is None and time.monotonic() < deadline, "the worker joined no group"
-        time.sleep(0.1)
-
-
 def test_random_command_stream_through_the_api_matches_the_reference_model(app, admin_headers, stack_env):
     ctx = app.extensions["orders_service_context"]
     symbols = ["M" + uuid.uuid4().hex[:9].upper() for _ in range(2)]
@@ -237,10 +229,9 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
     # the database) delivers each command.
     broker = Broker("broker-model")
     api = ApiServer("api-model", workers=1, threads=4, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
-    log_offset = WORKER_LOG.stat().st_size if WORKER_LOG.exists() else 0
     worker = WorkerProcess("worker-model", KAFKA_MAX_POLL_INTERVAL_MS="3000", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
     try:
-        _wait_assigned(worker, log_offset)
+        worker.wait_logged('"partitions assigned"')
         started = time.monotonic()
         stream = Stream(api.url, admin_headers, ctx, symbols, random.Random(SEED))
         for _ in range(USERS):
