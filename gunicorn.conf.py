@@ -3,12 +3,20 @@ import os
 import shutil
 import tempfile
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+
+def _count(key: str, default: str) -> int:
+    raw = os.environ.get(key, default)
+    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+        raise SystemExit(f"orders API refuses to start: {key} must be an integer from 1 to 256, got {raw!r}")
+    return int(raw)
+
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"  # PORT itself is validated by the app's Settings
+workers = _count("GUNICORN_WORKERS", "2")
+threads = _count("GUNICORN_THREADS", "8")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 keepalive = 5
-graceful_timeout = 30
+graceful_timeout = 30  # SIGTERM: workers stop accepting, finish in-flight requests for up to this long
 timeout = 30
 accesslog = None  # the app logs one JSON line per request
 
@@ -20,6 +28,16 @@ def on_starting(server):
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    # Rate-limit buckets in shared memory made before the fork: the limit holds across all workers.
+    from orders_app.ratelimit import create_host_table
+    create_host_table()
+
+
+def worker_exit(server, worker):
+    """After a graceful stop: give the publisher a moment to send what the last requests committed (what
+    it cannot send, the worker's relay publishes later; nothing is lost either way)."""
+    from orders_app.extensions import publisher
+    publisher.drain(timeout_s=2.0)
 
 
 def child_exit(server, worker):

@@ -1,4 +1,5 @@
 """gunicorn entrypoint: `gunicorn wsgi:app` (settings in gunicorn.conf.py)."""
+import logging
 import sys
 
 from orders_app import create_app
@@ -11,3 +12,5 @@ except ConfigError as error:
     # stops ("Worker failed to boot") instead of respawning the worker forever.
     print(f"orders API refuses to start: {error}", file=sys.stderr, flush=True)
     raise SystemExit(3) from None
+logging.getLogger("orders_app.http").info(
+    "starting", extra={"settings": app.extensions["orders_service_context"].settings.redacted()})

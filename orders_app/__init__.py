@@ -17,11 +17,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def create_app(config: dict | Settings | None = None, *, role: str = "api") -> Flask:
-    """Build the app. `config` is a Settings, or overrides of environment keys (tests); `role` is "api"
-    or "worker" (the worker needs no admin token)."""
+    """Build the app. `config` is a Settings, or overrides of environment keys (tests); `role` is "api",
+    "worker" or "cli" (only the API needs the admin token and connects to Kafka at once)."""
     import swagger_ui_bundle
 
     from orders_app.api import admin, balances, health, market, orders
+    from orders_app.cli import register_commands
     from orders_app.errors import register_error_handlers
     from orders_app.extensions import api, db, publisher
     from orders_app.logs import configure_logging
@@ -54,6 +55,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     for blueprint in (orders.blp, balances.blp, market.blp, admin.blp, health.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
+    register_commands(app)
 
     with app.app_context():
         if settings.check_schema_on_start:

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
+
+
+RATE_MIN = Decimal("0.00001")  # about one per day
+RATE_MAX = Decimal(1_000_000)
+SECRET_SETTINGS = ("admin_token",)
 
 
 class ConfigError(Exception):
@@ -50,6 +56,31 @@ def _name(env: dict, key: str, default: str, max_length: int = 200) -> str:
     return value
 
 
+def _rate(env: dict, key: str) -> Decimal:
+    """A non-negative decimal rate (0 = off), at most RATE_MAX per second and at least 1 per day."""
+    raw = (env.get(key) or "0").strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{key} must be a decimal number (0 = off), got {raw!r}") from None
+    if not value.is_finite() or value < 0 or value > RATE_MAX or (value and value < RATE_MIN):
+        raise ConfigError(f"{key} must be 0 (off) or between {RATE_MIN} and {RATE_MAX}, got {raw!r}")
+    return value
+
+
+def mask_url_password(url: str) -> str:
+    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`: URLs are logged and echoed in errors."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not at or not colon:
+        return url
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -79,6 +110,10 @@ class Settings:
     api_key_cache_seconds: int = 30
     request_body_bytes_max: int = 64 * 1024
     check_schema_on_start: bool = True
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9100
+    rate_limit_orders_per_second: Decimal = Decimal(0)
+    rate_limit_burst: int = 0
 
     @classmethod
     def from_env(cls, overrides: dict | None = None, *, needs_admin_token: bool = True) -> "Settings":
@@ -96,7 +131,8 @@ class Settings:
                               "(./dev run starts a local MariaDB and sets it)")
         if not database_url.startswith(("mysql+pymysql://", "mysql+mysqldb://", "mysql://",
                                         "mariadb+pymysql://", "mariadb+mysqldb://")):
-            raise ConfigError(f"DATABASE_URL must be a MySQL/MariaDB SQLAlchemy URL, got {database_url!r}")
+            raise ConfigError("DATABASE_URL must be a MySQL/MariaDB SQLAlchemy URL, "
+                              f"got {mask_url_password(database_url)!r}")
         kafka = (env.get("KAFKA_BOOTSTRAP_SERVERS") or "").strip()
         if not kafka:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is required, e.g. 127.0.0.1:9092")
@@ -144,6 +180,10 @@ class Settings:
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
             api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 30, 0, 3600),
             check_schema_on_start=_bool(env, "CHECK_SCHEMA_ON_START", True),
+            worker_metrics_host=_name(env, "WORKER_METRICS_HOST", "127.0.0.1"),
+            worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 9100, 0, 65535),
+            rate_limit_orders_per_second=_rate(env, "RATE_LIMIT_ORDERS_PER_SECOND"),
+            rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 0, 0, 1_000_000),
         )
         if settings.outbox_publisher == "api" and settings.outbox_sweep_grace_ms < 2 * settings.kafka_request_timeout_ms:
             # The API's own send of a row may take up to ~2 request timeouts; sweeping sooner would
@@ -151,6 +191,15 @@ class Settings:
             raise ConfigError("OUTBOX_SWEEP_GRACE_MS must be at least twice KAFKA_REQUEST_TIMEOUT_MS "
                               f"({settings.outbox_sweep_grace_ms} < 2 x {settings.kafka_request_timeout_ms})")
         return settings
+
+    def redacted(self) -> dict:
+        """Every setting as it may be logged: the admin token and the database password masked."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in SECRET_SETTINGS:
+            shown[name] = "***" if shown[name] else ""
+        shown["database_url"] = mask_url_password(self.database_url)
+        shown["rate_limit_orders_per_second"] = str(self.rate_limit_orders_per_second)
+        return shown
 
     def as_flask_config(self) -> dict:
         return {f"ORDERS_{f.name.upper()}": getattr(self, f.name) for f in fields(self)}

@@ -91,7 +91,7 @@ def start_mariadb(base_dir: Path, port: int) -> subprocess.Popen:
     wait_for_port(port)
     sql = (f"CREATE DATABASE IF NOT EXISTS {DATABASE_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
            f"CREATE USER IF NOT EXISTS '{DATABASE_USER}'@'127.0.0.1';"
-           f"GRANT ALL ON *.* TO '{DATABASE_USER}'@'127.0.0.1';")
+           f"GRANT ALL ON *.* TO '{DATABASE_USER}'@'127.0.0.1' WITH GRANT OPTION;")  # tests create users
     subprocess.run(["mariadb", "--no-defaults", f"--socket={socket_path}", "-uroot", "-e", sql],
                    check=True)
     return process

@@ -64,6 +64,9 @@ class WorkerProcess:
     def __init__(self, name: str = "worker", **env_overrides: str):
         self.log_path = LOG_DIR / f"{name}.log"
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # the log is appended to
+        # a port of its own: several workers (and other checkouts' suites) run at once
+        env_overrides.setdefault("WORKER_METRICS_PORT", str(free_port()))
+        self.metrics_url = f"http://127.0.0.1:{env_overrides['WORKER_METRICS_PORT']}/metrics"
         self.process = subprocess.Popen([sys.executable, "consumer.py"], cwd=ROOT_DIR, env=_env(env_overrides),
                                         stdout=_log_file(name), stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from orders_app.api.base import (SECURITY, Blueprint, acting_user_id, current_principal, group_committer,
                                  service_context)
+from orders_app.api.ratelimit import limit_order_placement
 from orders_app.extensions import publisher
 from orders_app.messages import OrderQuery, PlaceOrder, RequestCancel
 from orders_app.schemas import ErrorResponse, OrderListQuery, OrderResponse, OrdersResponse, PlaceOrderRequest
@@ -22,6 +23,9 @@ def authenticate():
     current_principal()
 
 
+blp.before_request(limit_order_placement)  # after authentication (hooks run in registration order)
+
+
 @blp.route("")
 class Orders(MethodView):
     @blp.doc(security=SECURITY)
@@ -29,6 +33,7 @@ class Orders(MethodView):
     @blp.response(201, OrderResponse, description="Accepted: funds held and the order durably recorded")
     @blp.alt_response(200, schema=OrderResponse, description="A repeated client_order_id: the first order")
     @blp.alt_response(400, schema=ErrorResponse, description="VALIDATION_ERROR, INSUFFICIENT_FUNDS, UNKNOWN_SYMBOL")
+    @blp.alt_response(429, schema=ErrorResponse, description="RATE_LIMITED (if rate limiting is on); see Retry-After")
     def post(self, body):
         """Place an order (matching is asynchronous)"""
         principal = current_principal()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         target = uow.session.execute(select(MarketSequence.last_seq)
                                      .where(MarketSequence.market_id == market_id)).scalar()
 
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     log_path = ROOT_DIR / ".devstack" / "bench-worker.log"
     log_path.parent.mkdir(exist_ok=True)
     worker = subprocess.Popen([sys.executable, "consumer.py"], cwd=ROOT_DIR, stdout=open(log_path, "ab"),
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker and its relay, start-up included
+    worker_cpu_s = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     with ctx.uow() as uow:
         trades = uow.session.execute(select(func.count()).select_from(Trade)
                                      .where(Trade.market_id == market_id)).scalar()
@@ -103,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         report = reconcile(uow.session)
     settle_s = done - first
     print(f"worker: {target} commands settled in {settle_s:.2f}s after its first batch "
-          f"({target / settle_s:.0f} orders/s); {done - launched:.2f}s including start-up; {trades} trades")
+          f"({target / settle_s:.0f} orders/s); {done - launched:.2f}s including start-up; {trades} trades; "
+          f"worker CPU {worker_cpu_s:.2f}s (with its relay; less sensitive than wall time to a busy machine)")
     print(report.render().splitlines()[0])
     return 0 if report.ok else 1
 

@@ -38,6 +38,11 @@ def accepted_seqs(session: Session) -> dict[int, int]:
     return dict(session.execute(select(MarketSequence.market_id, MarketSequence.last_seq)).all())
 
 
+def applied_seqs(session: Session) -> dict[int, int]:
+    """Every market's applied sequence (`market_state.last_seq`), without locking."""
+    return dict(session.execute(select(MarketState.market_id, MarketState.last_seq)).all())
+
+
 def commands_between(session: Session, market_id: int, first_seq: int, last_seq: int) -> list:
     """The market's sequenced commands first..last, (seq, event_type, order_id) rows from the outbox, which
     doubles as the command log: the database is the source of truth."""
@@ -76,7 +81,7 @@ def resting_orders(session: Session, market_id: int, applied_seq: int):
 
 SETTLED_ORDER_COLUMNS = (Order.id, Order.market_id, Order.user_id, Order.side, Order.type, Order.time_in_force,
                          Order.post_only, Order.price, Order.quantity, Order.filled_quantity, Order.filled_quote,
-                         Order.locked_amount, Order.status, Order.status_reason)
+                         Order.locked_amount, Order.status, Order.status_reason, Order.request_id)
 
 
 def lock_orders(session: Session, order_ids) -> dict[int, object]:

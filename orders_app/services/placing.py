@@ -293,8 +293,8 @@ def _may_merge(command: PlaceOrder, ctx: ServiceContext) -> bool:
 def _merge_into_pending_buy(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext) -> PlacedOrder | None:
     """The original system's behaviour (MERGE_SAME_PRICE_ORDERS=true): a limit buy joins the user's
     untouched pending buy at the same price; the merged order goes to the back of that price level
-    when the worker applies the `order_amended` command. Lock order: the order row, then the market's
-    sequence, then the account. None (and nothing changed) when there is no such order."""
+    when the worker applies the `order_amended` command. Lock order: the order row, then the account,
+    then the market's sequence. None (and nothing changed) when there is no such order."""
     with ctx.uow() as uow:
         merged = _merge(uow.session, ctx, command, checked)
         if merged is not None:
@@ -308,11 +308,11 @@ def _merge(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOr
     if existing is None:
         return None
     hold_amount = money.multiply(checked.price, checked.quantity)
-    seq = markets.next_seq(session, market.id)
-    now = utc_now()
     if not accounts.hold(session, command.user_id, checked.hold_asset, hold_amount, existing.id):
         raise InsufficientFunds(f"Placing this order needs {money.format_amount(hold_amount)} "
                                 f"{checked.hold_asset} available.", "quantity")
+    seq = markets.next_seq(session, market.id)
+    now = utc_now()
     orders.add_to_order(session, existing, seq=seq, quantity=checked.quantity, hold=hold_amount, now=now)
     session.refresh(existing)
     view = order_view(existing, market.symbol)

@@ -47,10 +47,20 @@ class MarketRuntime:
 
 
 @dataclass(frozen=True)
+class SettledOrder:
+    """An order a batch changed: its status afterwards and the request that placed it (for the logs)."""
+    order_id: int
+    status: str
+    filled_quantity: Decimal
+    request_id: str | None
+
+
+@dataclass(frozen=True)
 class SettledBatch:
     applied_seq: int
     commands: int
     trades: int
+    orders: tuple[SettledOrder, ...] = ()
 
 
 @dataclass
@@ -298,7 +308,8 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             runtime.book = None  # the in-memory book may be ahead of the database: rebuild next time
             raise
         runtime.applied_seq = new_seq
-        return SettledBatch(new_seq, len(to_apply), len(trade_ids))
+        settled = tuple(SettledOrder(row[0], row[4], row[1], orders[row[0]].request_id) for row in order_rows)
+        return SettledBatch(new_seq, len(to_apply), len(trade_ids), settled)
 
 
 def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]):

@@ -51,9 +51,19 @@ def test_api_refuses_to_start_without_admin_token(stack_env):
 
 
 @pytest.mark.parametrize("command", [API, WORKER], ids=["api", "worker"])
-def test_refuses_to_start_on_an_invalid_setting_naming_it(stack_env, command):
-    result = _run(command, KAFKA_TOPIC_PARTITIONS="many")
-    assert result.returncode != 0 and "KAFKA_TOPIC_PARTITIONS" in result.stderr
+@pytest.mark.parametrize("key,value", [
+    ("KAFKA_TOPIC_PARTITIONS", "many"), ("WORKER_METRICS_PORT", "ninety"), ("WORKER_METRICS_PORT", "70000"),
+    ("RATE_LIMIT_ORDERS_PER_SECOND", "fast"), ("RATE_LIMIT_BURST", "-1"),
+])
+def test_refuses_to_start_on_an_invalid_setting_naming_it(stack_env, command, key, value):
+    result = _run(command, **{key: value})
+    assert result.returncode != 0 and key in result.stderr
+
+
+@pytest.mark.parametrize("key", ["GUNICORN_WORKERS", "GUNICORN_THREADS"])
+def test_gunicorn_refuses_to_start_on_an_invalid_worker_count_naming_it(stack_env, key):
+    result = _run(API, **{key: "many"})
+    assert result.returncode != 0 and key in result.stderr
 
 
 @pytest.mark.parametrize("command", [API, WORKER], ids=["api", "worker"])

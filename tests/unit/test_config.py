@@ -13,7 +13,8 @@ GOOD = {"DATABASE_URL": "mysql+pymysql://u@127.0.0.1:3306/orders", "KAFKA_BOOTST
 def clean_env(monkeypatch):
     for key in list(GOOD) + ["PORT", "MERGE_SAME_PRICE_ORDERS", "OUTBOX_SWEEP_GRACE_MS", "LOG_LEVEL",
                              "KAFKA_REQUEST_TIMEOUT_MS", "OUTBOX_PUBLISHER", "PLACE_BATCH_ORDERS_MAX",
-                             "KAFKA_SESSION_TIMEOUT_MS", "KAFKA_FETCH_MAX_WAIT_MS"]:
+                             "KAFKA_SESSION_TIMEOUT_MS", "KAFKA_FETCH_MAX_WAIT_MS", "WORKER_METRICS_PORT",
+                             "WORKER_METRICS_HOST", "RATE_LIMIT_ORDERS_PER_SECOND", "RATE_LIMIT_BURST"]:
         monkeypatch.delenv(key, raising=False)
 
 
@@ -41,3 +42,81 @@ def test_a_sweep_grace_shorter_than_two_kafka_timeouts_is_refused_when_the_api_p
     with pytest.raises(ConfigError, match="OUTBOX_SWEEP_GRACE_MS"):
         Settings.from_env(dict(GOOD, OUTBOX_PUBLISHER="api", OUTBOX_SWEEP_GRACE_MS="100"))
     assert Settings.from_env(dict(GOOD, OUTBOX_SWEEP_GRACE_MS="100")).outbox_sweep_grace_ms == 100
+
+
+# --- every setting documented, new settings validated -------------------------------------------------
+
+import ast  # noqa: E402
+import re  # noqa: E402
+
+from orders_app.config import ROOT_DIR, mask_url_password  # noqa: E402
+
+_KEY = re.compile(r"^[A-Z][A-Z0-9_]{2,}$")
+
+
+def _keys_read(path) -> set[str]:
+    """Setting names a module looks up: env.get("KEY"), os.environ.get("KEY"), _int(env, "KEY", ...), ..."""
+    keys = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            for argument in node.args[:2]:
+                if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and _KEY.match(argument.value):
+                    keys.add(argument.value)
+    return keys
+
+
+def _documented_keys() -> set[str]:
+    keys = set()
+    for line in (ROOT_DIR / ".env.example").read_text().splitlines():
+        match = re.match(r"^#?\s*([A-Z][A-Z0-9_]+)=", line)
+        if match:
+            keys.add(match.group(1))
+    return keys
+
+
+def test_every_setting_read_is_documented_in_env_example():
+    read = _keys_read(ROOT_DIR / "orders_app" / "config.py") | _keys_read(ROOT_DIR / "gunicorn.conf.py")
+    assert {"DATABASE_URL", "WORKER_METRICS_PORT", "RATE_LIMIT_ORDERS_PER_SECOND", "GUNICORN_WORKERS"} <= read
+    missing = read - _documented_keys()
+    assert not missing, f"settings read but not in .env.example: {sorted(missing)}"
+
+
+def test_env_example_documents_only_real_settings_and_its_values_are_valid():
+    read = _keys_read(ROOT_DIR / "orders_app" / "config.py") | _keys_read(ROOT_DIR / "gunicorn.conf.py")
+    assert _documented_keys() - read == set()
+    from dotenv import dotenv_values
+    example = {k: v for k, v in dotenv_values(ROOT_DIR / ".env.example").items() if v is not None}
+    settings = Settings.from_env(example)  # the documented defaults are accepted as they stand
+    assert settings.worker_metrics_port == 9100 and settings.rate_limit_orders_per_second == 0
+
+
+def test_new_settings_defaults():
+    settings = Settings.from_env(GOOD)
+    assert settings.worker_metrics_host == "127.0.0.1" and settings.worker_metrics_port == 9100
+    assert settings.rate_limit_orders_per_second == 0 and settings.rate_limit_burst == 0
+    assert str(Settings.from_env(dict(GOOD, RATE_LIMIT_ORDERS_PER_SECOND="0.5")).rate_limit_orders_per_second) == "0.5"
+    assert Settings.from_env(dict(GOOD, WORKER_METRICS_PORT="0")).worker_metrics_port == 0
+
+
+@pytest.mark.parametrize("key,value", [
+    ("WORKER_METRICS_PORT", "metrics"), ("WORKER_METRICS_PORT", "-1"), ("WORKER_METRICS_PORT", "65536"),
+    ("WORKER_METRICS_HOST", "two words"), ("RATE_LIMIT_ORDERS_PER_SECOND", "fast"),
+    ("RATE_LIMIT_ORDERS_PER_SECOND", "-1"), ("RATE_LIMIT_ORDERS_PER_SECOND", "NaN"),
+    ("RATE_LIMIT_ORDERS_PER_SECOND", "Infinity"), ("RATE_LIMIT_ORDERS_PER_SECOND", "0.000000001"),
+    ("RATE_LIMIT_ORDERS_PER_SECOND", "1e9"), ("RATE_LIMIT_BURST", "-3"), ("RATE_LIMIT_BURST", "lots"),
+])
+def test_invalid_new_setting_is_refused_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=key):
+        Settings.from_env(dict(GOOD, **{key: value}))
+
+
+def test_secrets_are_masked_wherever_settings_are_shown():
+    url = "mysql+pymysql://orders:s3cr%40t-pw@db.internal:3306/orders"
+    settings = Settings.from_env(dict(GOOD, DATABASE_URL=url))
+    shown = repr(settings.redacted())
+    assert "s3cr" not in shown and GOOD["ADMIN_TOKEN"] not in shown
+    assert settings.redacted()["database_url"] == "mysql+pymysql://orders:***@db.internal:3306/orders"
+    assert mask_url_password("mysql+pymysql://root@127.0.0.1/orders") == "mysql+pymysql://root@127.0.0.1/orders"
+    with pytest.raises(ConfigError) as refused:  # a wrong scheme is echoed back, without the password
+        Settings.from_env(dict(GOOD, DATABASE_URL="postgresql://u:topsecret@h/db"))
+    assert "topsecret" not in str(refused.value) and "DATABASE_URL" in str(refused.value)

@@ -1,0 +1,46 @@
+"""Rate limiting of order placement per API key (RATE_LIMIT_ORDERS_PER_SECOND, RATE_LIMIT_BURST; 0 = off).
+
+Runs after authentication and before validation and the service: a limited request is answered
+`429 RATE_LIMITED` with `Retry-After` (whole seconds, at least 1) and changes nothing. A user has one
+active API key, so the bucket is the user's (rotating the key does not refill it). The admin token is
+not limited. The buckets are shared by every gunicorn worker of the host (orders_app/ratelimit.py).
+"""
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from flask import jsonify, request
+
+from orders_app.api.base import current_principal, service_context
+from orders_app.errors import error_body
+from orders_app.metrics import ORDERS_REFUSED
+from orders_app.ratelimit import NS_PER_S, host_table
+
+LIMITED_ENDPOINTS = {("POST", "orders.Orders")}
+
+
+def limit_order_placement():
+    """A `before_request` hook of the orders blueprint; returns the 429 response or None."""
+    if (request.method, request.endpoint) not in LIMITED_ENDPOINTS:
+        return None
+    settings = service_context().settings
+    rate = settings.rate_limit_orders_per_second
+    if not rate:
+        return None
+    principal = current_principal()
+    if principal.is_admin:
+        return None
+    burst = settings.rate_limit_burst or max(1, math.ceil(rate))
+    interval_ns = int(Decimal(NS_PER_S) / rate)
+    wait_ns = host_table().take(principal.user_id, interval_ns, burst)
+    if not wait_ns:
+        return None
+    retry_after_s = max(1, -(-wait_ns // NS_PER_S))  # whole seconds, rounded up
+    ORDERS_REFUSED.labels("RATE_LIMITED").inc()
+    response = jsonify(error_body(
+        "RATE_LIMITED", f"Too many orders: at most {burst} at once and {rate} per second per API key; "
+                        f"retry in {retry_after_s} s."))
+    response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after_s)
+    return response

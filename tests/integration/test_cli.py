@@ -1,0 +1,135 @@
+"""Operator commands against the real database, through Flask's CLI runner and as `python -m orders_app.cli`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.conftest import unique_name
+from tests.processes import ROOT_DIR
+
+
+@pytest.fixture()
+def cli(app):
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str):
+        return runner.invoke(args=list(args))
+    return invoke
+
+
+def created_user(cli) -> tuple[int, str]:
+    result = cli("create-user", "--name", unique_name("cli"))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    return data["user"]["id"], data["api_key"]
+
+
+def test_create_user_prints_a_working_api_key_once(cli, client):
+    user_id, api_key = created_user(cli)
+    response = client.get(f"/api/balances/{user_id}", headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 200 and response.json["balances"] == []
+    result = cli("create-user")  # the name is optional
+    assert result.exit_code == 0 and json.loads(result.stdout)["api_key"].startswith("ok_")
+    assert "shown once" in result.stderr
+
+
+def test_deposit_and_withdraw_move_exact_decimals(cli, client):
+    user_id, api_key = created_user(cli)
+    result = cli("deposit", str(user_id), "USD", "1000.00000000000001")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["balance"] == {"user_id": user_id, "currency_symbol": "USD",
+                                                     "balance": "1000.00000000000001",
+                                                     "available": "1000.00000000000001", "locked": "0"}
+    result = cli("withdraw", str(user_id), "USD", "0.00000000000001")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["balance"]["available"] == "1000"
+    balances = client.get(f"/api/balances/{user_id}", headers={"Authorization": f"Bearer {api_key}"}).json
+    assert balances["balances"][0]["available"] == "1000"
+
+
+@pytest.mark.parametrize("args,code", [
+    (["withdraw", "{user}", "USD", "1000.5"], "INSUFFICIENT_FUNDS"),
+    (["deposit", "{user}", "USD", "1e3"], "VALIDATION_ERROR"),
+    (["deposit", "{user}", "USD", "--", "-5"], "VALIDATION_ERROR"),
+    (["deposit", "{user}", "USD", "0.000000000000001"], "VALIDATION_ERROR"),
+    (["deposit", "{user}", "BTC", "0.000000001"], "VALIDATION_ERROR"),
+    (["deposit", "{user}", "XYZ", "1"], "UNKNOWN_SYMBOL"),
+    (["deposit", "2000000000", "USD", "1"], "NOT_FOUND"),
+    (["deposit", "{user}", "USD", "10000000000000"], "VALIDATION_ERROR"),
+    (["rotate-key", "2000000000"], "NOT_FOUND"),
+    (["add-market", "btc"], "VALIDATION_ERROR"),
+    (["add-market", "BTC"], "VALIDATION_ERROR"),
+    (["add-market", "QQ" + "1", "--quantity-step", "0.000000001"], "VALIDATION_ERROR"),
+])
+def test_bad_input_exits_non_zero_with_a_clear_error_and_changes_nothing(cli, client, args, code):
+    user_id, api_key = created_user(cli)
+    assert cli("deposit", str(user_id), "USD", "1000").exit_code == 0
+    markets_before = json.loads(cli("list-markets").stdout)
+    result = cli(*[arg.replace("{user}", str(user_id)) for arg in args])
+    assert result.exit_code == 1, result.output
+    assert code in result.stderr and "Traceback" not in result.output
+    balances = client.get(f"/api/balances/{user_id}", headers={"Authorization": f"Bearer {api_key}"}).json
+    assert [(b["currency_symbol"], b["available"]) for b in balances["balances"]] == [("USD", "1000")]
+    assert json.loads(cli("list-markets").stdout) == markets_before
+
+
+@pytest.mark.parametrize("args", [["deposit", "abc", "USD", "1"], ["deposit", "0", "USD", "1"],
+                                  ["add-market", "QQ2", "--price-step", "zero"], ["deposit"]])
+def test_malformed_arguments_are_usage_errors(cli, args):
+    result = cli(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_add_market_then_list_markets_shows_it_and_orders_are_accepted(cli, make_user):
+    symbol = "C" + uuid.uuid4().hex[:8].upper()
+    result = cli("add-market", symbol, "--price-step", "0.01", "--quantity-step", "0.001", "--min-quantity", "0.01")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["market"]["symbol"] == symbol
+    listed = {m["symbol"]: m for m in json.loads(cli("list-markets").stdout)["markets"]}
+    assert listed[symbol] == {**listed[symbol], "quote_asset": "USD", "price_step": "0.01", "quantity_step": "0.001",
+                              "min_quantity": "0.01", "max_price": "1000000000", "max_quantity": "1000000000"}
+    assert {"BTC", "ETH"} <= set(listed)
+    user = make_user("cli-market", USD="100")
+    assert user.place(order_type="buy", currency_symbol=symbol, price="1.01", quantity="0.5").status_code == 201
+    assert user.place(order_type="buy", currency_symbol=symbol, price="1.001",
+                      quantity="0.5").json["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_rotate_key_revokes_the_old_key(cli, app):
+    user_id, old_key = created_user(cli)
+    result = cli("rotate-key", str(user_id))
+    assert result.exit_code == 0, result.output
+    new_key = json.loads(result.stdout)["api_key"]
+    assert new_key != old_key
+    fresh = app.test_client()  # the old key may sit in this process's cache; ask the database via a fresh lookup
+    from orders_app.services.funding import hash_api_key
+    from orders_app.services.queries import principal_for_api_key
+    ctx = app.extensions["orders_service_context"]
+    assert principal_for_api_key(hash_api_key(old_key), ctx) is None
+    assert principal_for_api_key(hash_api_key(new_key), ctx).user_id == user_id
+    assert fresh.get(f"/api/balances/{user_id}", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+
+
+def test_reconcile_reports_ok(cli):
+    result = cli("reconcile")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("reconciliation: OK")
+
+
+def test_the_module_entry_point_runs_without_an_admin_token(stack_env):
+    env = {k: v for k, v in os.environ.items() if k not in ("ADMIN_TOKEN", "ADMIN_TOKEN_GENERATED")}
+    result = subprocess.run([sys.executable, "-m", "orders_app.cli", "list-markets"], cwd=ROOT_DIR, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "BTC" in {m["symbol"] for m in json.loads(result.stdout)["markets"]}
+    flask = subprocess.run([sys.executable, "-m", "flask", "--app", "orders_app.cli", "reconcile"], cwd=ROOT_DIR,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert flask.returncode == 0 and "reconciliation: OK" in flask.stdout, flask.stderr
+    broken = subprocess.run([sys.executable, "-m", "orders_app.cli", "list-markets"], cwd=ROOT_DIR,
+                            env=dict(env, DATABASE_URL="sqlite:///x"), capture_output=True, text=True, timeout=60)
+    assert broken.returncode != 0 and "DATABASE_URL" in broken.stderr and "Traceback" not in broken.stderr

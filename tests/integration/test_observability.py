@@ -1,0 +1,221 @@
+"""What an operator sees: the worker's Prometheus page moves when orders flow, a request id travels from
+the API's log line to the worker's, and no secret (admin token, API key, database password) is logged.
+
+The API (gunicorn) and the worker (`consumer.py`) are real processes here, connected to the database
+as a user with a password, so that masking it is actually tested.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from orders_app import worker_metrics
+from orders_app.models import MarketSequence
+from orders_app.reconcile import reconcile
+from orders_app.services.markets import add_market
+from orders_app.worker import Worker
+from tests.conftest import unique_name
+from tests.processes import LOG_DIR, ApiServer, WorkerProcess
+
+pytestmark = pytest.mark.slow
+SETTLE_TIMEOUT_S = 30
+DB_PASSWORD = "pw-" + uuid.uuid4().hex  # unique, so finding it anywhere in a log is unambiguous
+
+
+@pytest.fixture(scope="module")
+def password_database_url(stack_env):
+    """The stack's database, reached as a user with a password."""
+    url = make_url(stack_env["DATABASE_URL"])
+    user = "obs_" + uuid.uuid4().hex[:8]
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}'"))
+        connection.execute(text(f"GRANT ALL ON *.* TO '{user}'@'127.0.0.1'"))
+    yield url.set(username=user, password=DB_PASSWORD).render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP USER '{user}'@'127.0.0.1'"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def processes(password_database_url):
+    for name in ("api-observability", "worker-observability"):
+        (LOG_DIR / f"{name}.log").unlink(missing_ok=True)
+    env = {"DATABASE_URL": password_database_url, "LOG_LEVEL": "INFO", "KAFKA_MAX_POLL_INTERVAL_MS": "3000"}
+    api = ApiServer("api-observability", workers=2, **env)
+    # A consumer group of its own: this worker gets every partition (its Kafka lag is then reported).
+    worker = WorkerProcess("worker-observability", KAFKA_CONSUMER_GROUP="obs-" + uuid.uuid4().hex[:8], **env)
+    yield api, worker
+    api.stop()
+    assert worker.stop() == 0
+
+
+@pytest.fixture()
+def ctx(app):
+    return app.extensions["orders_service_context"]
+
+
+def scrape(url: str, timeout_s: float = 20.0) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted labels): value} of a Prometheus text page."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            response = requests.get(url, timeout=2)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def wait_until(predicate, timeout_s: float = SETTLE_TIMEOUT_S, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached after {timeout_s}s")
+
+
+def log_lines(path) -> list[dict]:
+    lines = []
+    for raw in path.read_text(errors="replace").splitlines():
+        if raw.startswith("{"):
+            lines.append(json.loads(raw))
+    return lines
+
+
+def test_sequence_lag_and_outbox_backlog_gauges_follow_the_database(app, ctx, make_user, client):
+    """In-process, deterministic: accepted-but-unapplied commands show as lag until settled."""
+    symbol = "L" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, ctx)
+    seller = make_user("lag", **{symbol: "5"})
+    worker = Worker(ctx)
+    for price in ("10", "11"):
+        assert seller.place(order_type="sell", currency_symbol=symbol, price=price, quantity="1").status_code == 201
+    worker._refresh_gauges()
+    lag_samples = {s.labels["symbol"]: s.value for family in worker_metrics.REGISTRY.collect()
+                   if family.name == "orders_worker_sequence_lag_commands" for s in family.samples}
+    assert lag_samples[symbol] == 2
+    backlog = worker_metrics.REGISTRY.get_sample_value("orders_worker_outbox_unpublished_rows")
+    assert backlog is not None and backlog >= 0
+
+    with ctx.uow() as uow:
+        target = uow.session.execute(select(MarketSequence.last_seq)
+                                     .where(MarketSequence.market_id == ctx.markets[symbol].id)).scalar_one()
+    # Another worker of this suite may settle the market first; either way the lag must fall to zero.
+    worker._settle(symbol, [], up_to_seq=target)
+    worker._refresh_gauges()
+    assert worker_metrics.REGISTRY.get_sample_value("orders_worker_sequence_lag_commands", {"symbol": symbol}) == 0
+
+
+def test_worker_metrics_move_when_orders_flow_and_request_ids_reach_its_log(processes, ctx):
+    api, worker = processes
+    symbol = "M" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, ctx)
+    admin = {"Authorization": f"Bearer {ctx.settings.admin_token}"}
+
+    def new_user(**deposits):
+        created = requests.post(f"{api.url}/api/admin/users", json={"name": unique_name("obs")}, headers=admin,
+                                timeout=10).json()
+        for asset, amount in deposits.items():
+            assert requests.post(f"{api.url}/api/admin/deposits", headers=admin, timeout=10, json={
+                "userId": created["user"]["id"], "currency_symbol": asset, "amount": amount}).status_code == 201
+        return created["user"]["id"], {"Authorization": f"Bearer {created['api_key']}"}
+
+    seller_id, seller = new_user(**{symbol: "3"})
+    buyer_id, buyer = new_user(USD="1000")
+    before = scrape(worker.metrics_url)
+    assert ("orders_worker_outbox_unpublished_rows", ()) in before  # served, with its gauges
+
+    sell_request_id = "sell-" + uuid.uuid4().hex
+    buy_request_id = "buy-" + uuid.uuid4().hex
+    sell = requests.post(f"{api.url}/api/orders", timeout=10, headers={**seller, "X-Request-ID": sell_request_id},
+                         json={"order_type": "sell", "currency_symbol": symbol, "price": "10", "quantity": "2"})
+    assert sell.status_code == 201 and sell.headers["X-Request-ID"] == sell_request_id
+    buy = requests.post(f"{api.url}/api/orders", timeout=10, headers={**buyer, "X-Request-ID": buy_request_id},
+                        json={"order_type": "buy", "currency_symbol": symbol, "price": "10", "quantity": "1.5"})
+    assert buy.status_code == 201
+    sell_id, buy_id = sell.json()["order"]["id"], buy.json()["order"]["id"]
+
+    def settled():
+        order = requests.get(f"{api.url}/api/orders/{buy_id}", headers=buyer, timeout=10).json()["order"]
+        return order["status"] == "completed"
+    wait_until(settled, what="the buy filled")
+    after = wait_until(lambda: (lambda s: s if value(s, "orders_worker_sequence_lag_commands", symbol=symbol) == 0
+                                and ("orders_worker_sequence_lag_commands", (("symbol", symbol),)) in s else None)(
+        scrape(worker.metrics_url)), what="the lag gauge of the new market at zero")
+
+    assert value(after, "orders_worker_trades_total", symbol=symbol) == 1
+    assert value(after, "orders_worker_commands_total", symbol=symbol) == 2
+    assert value(after, "orders_worker_settle_batch_commands_count", symbol=symbol) >= 1
+    assert value(after, "orders_worker_settle_batch_commands_sum", symbol=symbol) == 2
+    assert value(after, "orders_worker_settle_batch_duration_seconds_sum", symbol=symbol) > 0
+    assert (value(after, "orders_worker_orders_settled_total", outcome="completed")
+            >= value(before, "orders_worker_orders_settled_total", outcome="completed") + 1)
+    assert (value(after, "orders_worker_orders_settled_total", outcome="partially_filled")
+            >= value(before, "orders_worker_orders_settled_total", outcome="partially_filled") + 1)
+    assert value(after, "process_resident_memory_bytes") > 0
+    kafka_lags = wait_until(lambda: [key for key in scrape(worker.metrics_url)
+                                     if key[0] == "orders_worker_kafka_lag_records"],
+                            timeout_s=60, what="a Kafka partition assigned to the worker")
+    assert all(dict(labels)["partition"].isdigit() for _, labels in kafka_lags)
+
+    # The request id of each order: in the API's request line and in the worker's settlement line.
+    def worker_saw(order_id, request_id):
+        for line in log_lines(worker.log_path):
+            if line.get("msg") == "orders settled" and line.get("market") == symbol:
+                if any(entry[0] == order_id and entry[2] == request_id for entry in line["orders"]):
+                    return True
+        return False
+    wait_until(lambda: worker_saw(buy_id, buy_request_id) and worker_saw(sell_id, sell_request_id),
+               timeout_s=10, what="the worker's log line with the request ids")
+    api_lines = [line for line in log_lines(api.log_path)
+                 if line.get("msg") == "request" and line.get("path") == "/api/orders" and line.get("method") == "POST"]
+    assert {buy_request_id, sell_request_id} <= {line["request_id"] for line in api_lines}
+
+    with ctx.uow() as uow:
+        report = reconcile(uow.session)
+    assert report.ok, report.render()
+
+
+def test_no_secret_is_logged_and_settings_are_logged_masked(processes, ctx):
+    api, worker = processes
+    # A request with a user's key, one with the admin token, one with a wrong key: none may echo them.
+    created = requests.post(f"{api.url}/api/admin/users", json={"name": unique_name("secret")}, timeout=10,
+                            headers={"Authorization": f"Bearer {ctx.settings.admin_token}"}).json()
+    api_key = created["api_key"]
+    wrong_key = "ok_wrong-" + uuid.uuid4().hex
+    assert requests.get(f"{api.url}/api/orders", headers={"Authorization": f"Bearer {api_key}"},
+                        timeout=10).status_code == 200
+    assert requests.get(f"{api.url}/api/orders", headers={"Authorization": f"Bearer {wrong_key}"},
+                        timeout=10).status_code == 401
+    time.sleep(0.5)
+    texts = {"api": api.log_path.read_text(errors="replace"), "worker": worker.log_path.read_text(errors="replace")}
+    for name, logged in texts.items():
+        assert DB_PASSWORD not in logged, f"the database password is in the {name} log"
+        assert ctx.settings.admin_token not in logged, f"the admin token is in the {name} log"
+        assert api_key not in logged and wrong_key not in logged, f"an API key is in the {name} log"
+        starting = [line for line in log_lines(getattr(api if name == "api" else worker, "log_path"))
+                    if line.get("msg") == "starting"]
+        assert starting, f"the {name} logs its settings at start-up"
+        settings = starting[-1]["settings"]
+        assert settings["admin_token"] in ("***", "") and ":***@" in settings["database_url"]
+        assert Decimal(settings["rate_limit_orders_per_second"]) == 0
