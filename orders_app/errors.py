@@ -4,7 +4,9 @@
 
 Services raise `DomainError` subclasses; views never catch them. Flask/werkzeug HTTP errors (404, 405,
 413, 415) and webargs' 422 are re-rendered in the same shape; an unexpected exception is logged with the
-request id and answered with a generic 500 that leaks nothing.
+request id and answered with a generic 500 that leaks nothing. A database that cannot be reached (down,
+restarting, connection lost mid-request) is `503 SERVICE_UNAVAILABLE` with `Retry-After`, never a 500: the
+transaction was rolled back (or, if the connection died during COMMIT, is wholly applied or wholly not).
 """
 from __future__ import annotations
 
@@ -58,6 +60,23 @@ class OrderNotCancellable(DomainError):
 
 class ServiceUnavailable(DomainError):
     code, status = "SERVICE_UNAVAILABLE", 503
+
+
+RETRY_AFTER_S = 1  # the Retry-After of every 503: outages and lock conflicts are short or need polling
+# MySQL/MariaDB client and server codes that mean "no usable connection", not "bad statement":
+# 2002/2003 cannot connect, 2006 server gone away, 2013 lost connection during a query, 2055 lost
+# connection (system error), 1053 server shutdown in progress, 1927 connection killed, 1040 too many
+# connections, 0 pymysql's InterfaceError on a closed socket.
+DATABASE_UNREACHABLE_CODES = frozenset({0, 1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055})
+
+
+def is_database_unreachable(error: Exception) -> bool:
+    """True when a SQLAlchemy error means the database cannot be reached (a retry later may succeed)."""
+    if getattr(error, "connection_invalidated", False):
+        return True
+    orig = getattr(error, "orig", None)
+    code = orig.args[0] if orig is not None and orig.args else None
+    return isinstance(code, int) and code in DATABASE_UNREACHABLE_CODES
 
 
 # One InvariantViolation for the whole system: a programmer error or corrupt data aborts the transaction,
@@ -116,6 +135,8 @@ def register_error_handlers(app: Flask) -> None:
     def render(status: int, code: str, message: str, field: str | None = None):
         response = jsonify(error_body(code, message, field))
         response.status_code = status
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
 
     @app.errorhandler(DomainError)
@@ -148,7 +169,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def on_database_error(error: DBAPIError):
-        if error.connection_invalidated:
+        if is_database_unreachable(error):
+            log.warning("database unreachable: %s", error.orig, extra={"request_id": g.get("request_id")})
             return render(503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.")
         log.exception("database error", extra={"request_id": g.get("request_id")})
         return render(500, "INTERNAL_ERROR", "Something went wrong on our side; it has been logged.")

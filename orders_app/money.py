@@ -132,6 +132,9 @@ def scale_step(scale: int) -> Decimal:
     return Decimal(1).scaleb(-scale)
 
 
+CANONICAL_DECIMAL_PATTERN = r"^(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"  # what format_amount writes: "2", "0.5"
+
+
 class DecimalString(fields.Field):
     """Marshmallow field: loads with `parse_amount`, dumps with `format_amount` — never float."""
 

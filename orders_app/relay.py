@@ -30,18 +30,28 @@ LEADERSHIP_RETRY_S = 1.0  # a standby relay tries to take over this often
 LEADERSHIP_CHECK_S = 1.0
 RELAY_IDLE_ALL_ROWS_S = 0.01  # OUTBOX_PUBLISHER=relay: order events wait for this poll
 KAFKA_RETRY_BACKOFF_S = 2.0
+DATABASE_RETRY_BACKOFF_S = 2.0  # the relay started while the database was down (restarted by the worker)
 
 
 def run_relay(worker_pid: int) -> None:
     """Process entry point (spawned): build the app's context, then publish until SIGTERM or until the
     worker that started it is gone (killed with SIGKILL, it could not stop us)."""
     from orders_app import create_app
-    app = create_app(role="worker")
-    ctx = app.extensions["orders_service_context"]
-    settings = ctx.settings
+    from orders_app.config import ConfigError
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    app = None
+    while app is None and not stopping.is_set() and os.getppid() == worker_pid:
+        try:
+            app = create_app(role="worker")
+        except ConfigError as error:  # the worker checked the settings: this is the database being down
+            log.warning("relay cannot start yet: %s", error)
+            stopping.wait(DATABASE_RETRY_BACKOFF_S)
+    if app is None:
+        return
+    ctx = app.extensions["orders_service_context"]
+    settings = ctx.settings
     producer = None
     published = 0
     leadership = _Leadership(ctx.session_factory)

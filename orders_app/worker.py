@@ -185,7 +185,7 @@ class Worker:
                     log.error("skipping unreadable record", extra={"offset": record.offset, "error": str(error)})
                     continue
                 if event.symbol not in self.runtimes:
-                    self._sync_markets()
+                    self._sync_markets_or_wait()
                 if event.symbol in self.runtimes:
                     by_symbol[event.symbol].append(
                         MarketCommand(event.seq, event.event_type, event.order_id, event.request_id))
@@ -248,6 +248,14 @@ class Worker:
             if symbol not in self.runtimes:
                 self.runtimes[symbol] = MarketRuntime(spec)
                 log.info("new market", extra={"market": symbol})
+
+    def _sync_markets_or_wait(self) -> None:
+        """`_sync_markets` for a record of an unknown market; with the database down the record is simply
+        not settled now (its offset is not committed past a failed batch) and the catch-up finds it later."""
+        try:
+            self._sync_markets()
+        except Exception as error:  # noqa: BLE001 - database down: the worker must outlive the outage
+            log.warning("cannot read markets: %s", error)
 
     def _catch_up(self, now: float) -> None:
         """Settle committed commands that Kafka has not delivered within CATCH_UP_GRACE_S."""

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from orders_app.devstack import free_port, start_broker, stop_process
+from orders_app.devstack import DATABASE_NAME, DATABASE_USER, free_port, start_broker, start_mariadb, stop_process
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT_DIR / ".devstack" / "test-logs"
@@ -61,6 +63,7 @@ class ApiServer:
 class WorkerProcess:
     def __init__(self, name: str = "worker", **env_overrides: str):
         self.log_path = LOG_DIR / f"{name}.log"
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # the log is appended to
         # a port of its own: several workers (and other checkouts' suites) run at once
         env_overrides.setdefault("WORKER_METRICS_PORT", str(free_port()))
         self.metrics_url = f"http://127.0.0.1:{env_overrides['WORKER_METRICS_PORT']}/metrics"
@@ -70,6 +73,16 @@ class WorkerProcess:
     def stop(self) -> int:
         stop_process(self.process.pid)
         return self.process.wait(timeout=30)
+
+    def wait_logged(self, marker: str, timeout_s: float = 60) -> None:
+        """Until this run of the worker logged `marker` (e.g. '"worker started"'); fails if it exited."""
+        deadline = time.monotonic() + timeout_s
+        while marker.encode() not in self.log_path.read_bytes()[self.log_offset:]:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"consumer.py exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"consumer.py logged no {marker} in {timeout_s:.0f}s; see {self.log_path}")
+            time.sleep(0.05)
 
 
 class Broker:
@@ -88,3 +101,38 @@ class Broker:
     def stop(self) -> None:
         stop_process(self.process.pid)
         self.process.wait(timeout=30)
+
+
+class PrivateDatabase:
+    """A mariadbd of a test's own (fresh datadir, fixed port, migrated), so the test can kill it with
+    SIGKILL and start it again on the same data without disturbing the suite's shared database."""
+
+    def __init__(self, name: str = "db"):
+        import uuid
+        self.port = free_port()
+        self.base_dir = ROOT_DIR / ".devstack" / f"{name}-{uuid.uuid4().hex[:8]}"
+        self.url = f"mysql+pymysql://{DATABASE_USER}@127.0.0.1:{self.port}/{DATABASE_NAME}"
+        self.process = None
+        self.start()
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT_DIR, check=True,
+                       env=_env({"DATABASE_URL": self.url}), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        self.process = start_mariadb(self.base_dir, self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, the restart goes through InnoDB crash recovery."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def remove(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process.pid)
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid` (gunicorn's workers), read from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []

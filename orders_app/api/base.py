@@ -24,6 +24,8 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from orders_app.errors import Forbidden, Unauthorized, ValidationFailed
 from orders_app.messages import Principal
+from orders_app.money import CANONICAL_DECIMAL_PATTERN, DecimalString
+from orders_app.schemas import ErrorResponse
 from orders_app.services.queries import principal_for_api_key
 
 JSON_DEPTH_MAX = 32
@@ -67,7 +69,23 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class Api(flask_smorest.Api):
-    """flask-smorest Api with the project's error schema in the document."""
+    """flask-smorest Api with the project's error schema in the document: every operation's `default`
+    response (and the validation error responses flask-smorest documents) is SPEC's error shape."""
+
+    ERROR_SCHEMA = ErrorResponse
+
+    def _init_spec(self, **kwargs):
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(_decimal_string_properties)
+
+
+def _decimal_string_properties(_converter, field, **_kwargs) -> dict:
+    """Amounts in the document: canonical decimal strings (requests also take JSON numbers and trailing
+    zeros), so a schema check of any response proves the output format SPEC asks for."""
+    if isinstance(field, DecimalString):
+        return {"type": "string", "pattern": CANONICAL_DECIMAL_PATTERN,
+                "description": field.metadata.get("description", "an exact decimal, as a string")}
+    return {}
 
 
 # --- the service context -----------------------------------------------------------------------------

@@ -158,7 +158,10 @@ class OrderBook(BookState):
         self._check_new_id(order_id)
         invariant(side in (BUY, SELL), f"unknown side {side!r}")
         invariant(lots is None or lots > 0, f"qty_lots must be positive: {lots}")
-        invariant(budget is None or budget > 0, f"quote_budget must be positive: {budget}")
+        # A market buy by quantity carries the hold the API priced from the asks it saw: 0 when there were
+        # none. It must be cancelled then, not refused: a refused command would stall its market for good.
+        invariant(budget is None or budget > 0 or (budget == 0 and lots is not None),
+                  f"quote_budget must be positive: {budget}")
         if side == SELL:
             invariant(lots is not None and budget is None, "a market sell needs qty_lots and no budget")
         else:

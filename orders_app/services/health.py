@@ -20,7 +20,7 @@ def readiness(ctx: ServiceContext) -> list[str]:
         if current != expected_revision():
             problems.append(f"database schema is {current}, expected {expected_revision()}")
     except SQLAlchemyError as error:
-        problems.append(f"database unreachable ({type(error.orig or error).__name__})")
+        problems.append(f"database unreachable ({type(getattr(error, 'orig', None) or error).__name__})")
     if not any(_answers(server) for server in ctx.settings.kafka_bootstrap_servers.split(",")):
         problems.append("Kafka unreachable")
     return problems

@@ -131,3 +131,14 @@ def test_post_only_market_order_is_rejected():
     order = Incoming(9, 2, "buy", None, 1, "IOC", True, None)
     assert book.submit(order) == [Done(9, "rejected", 1, "post_only", 0)]
     book.check_invariants()
+
+
+def test_market_buy_by_quantity_with_a_zero_hold_is_cancelled_not_refused():
+    # Accepted on an empty ask book, its hold was priced at 0; asks may have arrived since.
+    assert OrderBook().submit(Incoming.market(9, 2, "buy", qty_lots=3, quote_budget=0)) == [
+        Done(9, "cancelled", 3, "market_budget", 0)]
+    book = asks((100, 5))
+    assert book.submit(Incoming.market(9, 2, "buy", qty_lots=3, quote_budget=0)) == [
+        Done(9, "cancelled", 3, "market_budget", 0)]
+    assert len(book) == 1
+    book.check_invariants()
