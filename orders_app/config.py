@@ -95,7 +95,7 @@ class Settings:
     kafka_topic_partitions: int = 4
     kafka_max_poll_interval_ms: int = 10000
     kafka_request_timeout_ms: int = 5000
-    kafka_fetch_max_wait_ms: int = 20
+    kafka_fetch_max_wait_ms: int = 100
     kafka_session_timeout_ms: int = 10000
     kafka_consumer_group: str = "order-matching"
     outbox_sweep_interval_ms: int = 1000
@@ -167,7 +167,7 @@ class Settings:
             kafka_topic_partitions=_int(env, "KAFKA_TOPIC_PARTITIONS", 4, 1, 1024),
             kafka_max_poll_interval_ms=_int(env, "KAFKA_MAX_POLL_INTERVAL_MS", 10000, 1000, 3_600_000),
             kafka_request_timeout_ms=_int(env, "KAFKA_REQUEST_TIMEOUT_MS", 5000, 500, 600_000),
-            kafka_fetch_max_wait_ms=_int(env, "KAFKA_FETCH_MAX_WAIT_MS", 20, 0, 10_000),
+            kafka_fetch_max_wait_ms=_int(env, "KAFKA_FETCH_MAX_WAIT_MS", 100, 0, 10_000),
             kafka_session_timeout_ms=_int(env, "KAFKA_SESSION_TIMEOUT_MS", 10000, 1000, 600_000),
             kafka_consumer_group=_name(env, "KAFKA_CONSUMER_GROUP", "order-matching"),
             outbox_sweep_interval_ms=_int(env, "OUTBOX_SWEEP_INTERVAL_MS", 1000, 50, 600_000),
