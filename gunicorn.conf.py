@@ -12,8 +12,8 @@ def _count(key: str, default: str) -> int:
 
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"  # PORT itself is validated by the app's Settings
-workers = _count("GUNICORN_WORKERS", "2")
-threads = _count("GUNICORN_THREADS", "8")
+workers = _count("GUNICORN_WORKERS", "1")
+threads = _count("GUNICORN_THREADS", "32")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 keepalive = 5
 graceful_timeout = 30  # SIGTERM: workers stop accepting, finish in-flight requests for up to this long

@@ -258,9 +258,9 @@ def run(args) -> dict:
         figures.update(worker_rss_mib_before=worker_rss_before, worker_rss_mib_after=worker_rss,
                        resting_orders=args.resting, seeding_s=round(seeding_s, 1), symbol=symbol,
                        service=("given: " + args.url) if args.url else
-                       f"started: gunicorn {os.environ.get('GUNICORN_WORKERS', '2')} x "
+                       f"started: gunicorn {os.environ.get('GUNICORN_WORKERS', '1')} x "
                        f"{os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} "
-                       f"{os.environ.get('GUNICORN_THREADS', '8')} + consumer.py")
+                       f"{os.environ.get('GUNICORN_THREADS', '32')} + consumer.py")
         cpu_used["load client"] = load.client_cpu_s
         figures["cpu_ms_per_order"] = {name: round(1000 * used / max(figures["accepted"], 1), 3)
                                        for name, used in cpu_used.items()}
