@@ -11,7 +11,7 @@ def _count(key: str, default: str) -> int:
     return int(raw)
 
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"  # PORT itself is validated by the app's Settings
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '3000')}"  # PORT itself is validated by the app's Settings
 workers = _count("GUNICORN_WORKERS", "1")
 threads = _count("GUNICORN_THREADS", "32")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
