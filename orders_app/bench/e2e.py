@@ -314,10 +314,9 @@ def _processes(service: Service) -> dict[str, int]:
 
 
 def _wait_applied(ctx, poller: SeqPoller, market_id: int, timeout_s: float) -> int:
-    from orders_app.models import MarketSequence
+    from orders_app.repositories.settlement import accepted_seq
     with ctx.uow() as uow:
-        wanted = uow.session.execute(select(MarketSequence.last_seq)
-                                     .where(MarketSequence.market_id == market_id)).scalar_one()
+        wanted = accepted_seq(uow.session, market_id)
     deadline = time.monotonic() + timeout_s
     while poller.latest() < wanted:
         if time.monotonic() > deadline:

@@ -221,7 +221,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             if amount == 0:
                 continue
             if available is None or available < amount:
-                outcomes[index] = _refusal(session, prepared)
+                outcomes[index] = _refusal(session, prepared, account_exists=available is not None)
                 continue
             changed[key] = (money.subtract(available, amount), money.add(locked, amount))
         accounts.set_balances(session, changed)
@@ -265,9 +265,10 @@ def _account(prepared: PreparedOrder) -> tuple[int, str]:
     return prepared.command.user_id, prepared.checked.hold_asset
 
 
-def _refusal(session, prepared: PreparedOrder) -> DomainError:
+def _refusal(session, prepared: PreparedOrder, *, account_exists: bool) -> DomainError:
+    """An account row implies its user (foreign key): only a missing account costs a user lookup."""
     command, checked = prepared.command, prepared.checked
-    if not users.exists(session, command.user_id):
+    if not account_exists and not users.exists(session, command.user_id):
         return NotFound(f"User {command.user_id} does not exist.", "userId")
     return InsufficientFunds(f"Placing this order needs {money.format_amount(prepared.hold_amount)} "
                              f"{checked.hold_asset} available.", "quantity")

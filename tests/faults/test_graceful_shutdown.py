@@ -20,9 +20,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from orders_app.models import MarketSequence, MarketState, Order
+from orders_app.models import Order
 from orders_app.services.markets import add_market
 from tests.conftest import unique_name
+from tests.integration.test_matching_e2e import wait_market_applied
 from tests.processes import LOG_DIR, ROOT_DIR, ApiServer, WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -126,18 +127,7 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
 
     restarted = WorkerProcess("worker-graceful-restarted", KAFKA_MAX_POLL_INTERVAL_MS="3000")
     try:
-        market_id = ctx.markets[symbol].id
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while True:
-            with ctx.uow() as uow:
-                accepted = uow.session.execute(select(MarketSequence.last_seq)
-                                               .where(MarketSequence.market_id == market_id)).scalar_one()
-                applied = uow.session.execute(select(MarketState.last_seq)
-                                              .where(MarketState.market_id == market_id)).scalar_one()
-            if accepted == applied:
-                break
-            assert time.monotonic() < deadline, f"not settled: accepted {accepted}, applied {applied}"
-            time.sleep(0.1)
+        accepted = wait_market_applied(ctx, ctx.markets[symbol].id, SETTLE_TIMEOUT_S, poll_s=0.1)
         assert accepted == len(created)
         client = app.test_client()
         book = client.get(f"/api/orderbook/{symbol}").json

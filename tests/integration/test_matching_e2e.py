@@ -12,10 +12,9 @@ from decimal import Decimal
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from sqlalchemy import select
 
-from orders_app.models import MarketSequence, MarketState
 from orders_app.reconcile import reconcile
+from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from tests.processes import WorkerProcess
 
@@ -40,13 +39,26 @@ def wait_settled(ctx, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         with ctx.uow() as uow:
-            accepted = dict(uow.session.execute(select(MarketSequence.market_id, MarketSequence.last_seq)).all())
-            applied = dict(uow.session.execute(select(MarketState.market_id, MarketState.last_seq)).all())
+            accepted, applied = settlement.accepted_seqs(uow.session), settlement.applied_seqs(uow.session)
         if accepted == applied:
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"not settled after {timeout_s}s: accepted {accepted}, applied {applied}")
         time.sleep(0.05)
+
+
+def wait_market_applied(ctx, market_id: int, timeout_s: float = SETTLE_TIMEOUT_S, poll_s: float = 0.05) -> int:
+    """Until the worker applied every command the API accepted in one market; returns that sequence."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with ctx.uow() as uow:
+            accepted = settlement.accepted_seq(uow.session, market_id)
+            applied = settlement.applied_seqs(uow.session).get(market_id, 0)
+        if accepted == applied:
+            return applied
+        if time.monotonic() > deadline:
+            raise AssertionError(f"market {market_id} not settled after {timeout_s}s: applied {applied} of {accepted}")
+        time.sleep(poll_s)
 
 
 @pytest.fixture()

@@ -19,11 +19,10 @@ from decimal import ROUND_DOWN, Decimal
 
 import pytest
 import requests
-from sqlalchemy import select
 
-from orders_app.models import MarketSequence, MarketState
 from orders_app.services.markets import add_market
 from tests.faults.load import reconcile_cli
+from tests.integration.test_matching_e2e import wait_market_applied
 from tests.integration.reference_exchange import FINAL_STATUSES, QUOTE, ReferenceExchange, RefOrder, Refused
 from tests.processes import ApiServer, Broker, WorkerProcess
 
@@ -78,17 +77,7 @@ class Stream:
         return body
 
     def wait_applied(self, symbol: str) -> None:
-        market_id, deadline = self.market_ids[symbol], time.monotonic() + APPLY_TIMEOUT_S
-        while True:
-            with self.ctx.uow() as uow:
-                accepted = uow.session.execute(select(MarketSequence.last_seq)
-                                               .where(MarketSequence.market_id == market_id)).scalar()
-                applied = uow.session.execute(select(MarketState.last_seq)
-                                              .where(MarketState.market_id == market_id)).scalar()
-            if accepted == applied:
-                return
-            assert time.monotonic() < deadline, f"{symbol}: applied {applied} of {accepted}"
-            time.sleep(0.002)
+        wait_market_applied(self.ctx, self.market_ids[symbol], APPLY_TIMEOUT_S, poll_s=0.002)
 
     def check_order(self, order: RefOrder) -> None:
         seen = self.call("GET", f"/api/orders/{order.id}", self.users[order.user], 200)["order"]
