@@ -185,11 +185,11 @@ class Settings:
             rate_limit_orders_per_second=_rate(env, "RATE_LIMIT_ORDERS_PER_SECOND"),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 0, 0, 1_000_000),
         )
-        if settings.outbox_publisher == "api" and settings.outbox_sweep_grace_ms < 2 * settings.kafka_request_timeout_ms:
-            # The API's own send of a row may take up to ~2 request timeouts; sweeping sooner would
-            # publish the row twice for no benefit.
-            raise ConfigError("OUTBOX_SWEEP_GRACE_MS must be at least twice KAFKA_REQUEST_TIMEOUT_MS "
-                              f"({settings.outbox_sweep_grace_ms} < 2 x {settings.kafka_request_timeout_ms})")
+        if settings.outbox_publisher == "api" and settings.outbox_sweep_grace_ms < 3 * settings.kafka_request_timeout_ms:
+            # The API's own send of a row may take up to 2 request timeouts (metadata, then the flush), and
+            # it only sends rows younger than the grace minus that; a shorter grace leaves it no window.
+            raise ConfigError("OUTBOX_SWEEP_GRACE_MS must be at least 3 x KAFKA_REQUEST_TIMEOUT_MS "
+                              f"({settings.outbox_sweep_grace_ms} < 3 x {settings.kafka_request_timeout_ms})")
         return settings
 
     def redacted(self) -> dict:

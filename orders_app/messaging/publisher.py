@@ -14,7 +14,7 @@ import time
 
 from orders_app.config import Settings
 from orders_app.messaging.producer import build_producer, close_producer
-from orders_app.messaging.sweeper import mark_published
+from orders_app.messaging.sweeper import delivered, mark_published
 from orders_app.messaging.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -89,26 +89,29 @@ class OutboxPublisher:
     def _send(self, batch) -> None:
         if time.monotonic() < self._down_until:
             return
-        # Rows that waited long in the queue are the sweeper's: sending them too would duplicate them.
-        fresh_after = time.monotonic() - self._settings.outbox_sweep_grace_ms / 2000
-        batch = [row for row in batch if row.queued_at >= fresh_after]
-        if not batch:
-            return
+        sent, error = [], None
         try:
-            producer = self._get_producer()
-            futures = [(row.outbox_id, producer.send(row.topic, key=row.key.encode(), value=row.payload))
-                       for row in batch]
+            producer = self._get_producer()  # may block for a while on a Kafka that is down
+            # Rows that waited long are the sweeper's (it takes them after the grace): sending them too
+            # would duplicate them. A send may take 2 request timeouts (metadata, flush) before it is
+            # marked, so only rows that will still be inside the grace then are sent; checked right here.
+            timeout_ms = self._settings.kafka_request_timeout_ms
+            fresh_after = time.monotonic() - (self._settings.outbox_sweep_grace_ms - 2 * timeout_ms) / 1000
+            for row in batch:
+                if row.queued_at >= fresh_after:
+                    sent.append((row.outbox_id, (row.topic, row.key),
+                                 producer.send(row.topic, key=row.key.encode(), value=row.payload)))
             producer.flush(timeout=self._settings.kafka_request_timeout_ms / 1000)
-        except Exception as error:  # noqa: BLE001 - kafka errors of every kind mean "not now"
-            log.warning("Kafka unavailable (%s); %d rows left for the sweeper", error, len(batch))
+        except Exception as raised:  # noqa: BLE001 - kafka errors of every kind mean "not now"
+            error = raised
+        published = delivered(sent)
+        if error is not None or len(published) < len(sent):
+            log.warning("Kafka unavailable (%s); %d rows left for the sweeper", error or "not acknowledged",
+                        len(batch) - len(published))
             self._reset_producer()
-            return
-        sent = [outbox_id for outbox_id, future in futures if future.succeeded()]
-        if len(sent) < len(futures):
-            self._reset_producer()
-        if sent:
-            mark_published(self._session_factory, sent)
-            self.published_rows += len(sent)
+        if published:
+            mark_published(self._session_factory, published)
+            self.published_rows += len(published)
 
     def _get_producer(self):
         if self._producer is None:

@@ -37,10 +37,16 @@ def test_invalid_setting_is_refused_naming_the_key(key, value):
         Settings.from_env(dict(GOOD, **{key: value}))
 
 
-def test_a_sweep_grace_shorter_than_two_kafka_timeouts_is_refused_when_the_api_publishes():
-    """The API's own send may take ~2 request timeouts; sweeping sooner would publish rows twice."""
+def test_a_sweep_grace_shorter_than_three_kafka_timeouts_is_refused_when_the_api_publishes():
+    """The API's own send may take 2 request timeouts and it must leave itself a window to send in;
+    a shorter grace would have the sweeper publish rows the API is still sending."""
     with pytest.raises(ConfigError, match="OUTBOX_SWEEP_GRACE_MS"):
         Settings.from_env(dict(GOOD, OUTBOX_PUBLISHER="api", OUTBOX_SWEEP_GRACE_MS="100"))
+    with pytest.raises(ConfigError, match="3 x 1000"):
+        Settings.from_env(dict(GOOD, OUTBOX_PUBLISHER="api", OUTBOX_SWEEP_GRACE_MS="2999",
+                               KAFKA_REQUEST_TIMEOUT_MS="1000"))
+    assert Settings.from_env(dict(GOOD, OUTBOX_PUBLISHER="api", OUTBOX_SWEEP_GRACE_MS="3000",
+                                  KAFKA_REQUEST_TIMEOUT_MS="1000")).outbox_sweep_grace_ms == 3000
     assert Settings.from_env(dict(GOOD, OUTBOX_SWEEP_GRACE_MS="100")).outbox_sweep_grace_ms == 100
 
 
