@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import (OPEN_STATUSES, MarketSequence, MarketState, Order, OrderAmendment,
@@ -44,10 +44,11 @@ def applied_seqs(session: Session) -> dict[int, int]:
 
 
 def commands_between(session: Session, market_id: int, first_seq: int, last_seq: int) -> list:
-    """The market's sequenced commands first..last, (seq, event_type, order_id) rows from the outbox, which
-    doubles as the command log: the database is the source of truth."""
+    """The market's sequenced commands first..last, (seq, event_type, order_id, request_id) rows from the
+    outbox, which doubles as the command log: the database is the source of truth."""
     return session.execute(
-        select(OutboxEvent.seq, OutboxEvent.event_type, OutboxEvent.order_id)
+        select(OutboxEvent.seq, OutboxEvent.event_type, OutboxEvent.order_id,
+               func.json_value(OutboxEvent.payload, "$.request_id").label("request_id"))
         .where(OutboxEvent.market_id == market_id, OutboxEvent.seq >= first_seq, OutboxEvent.seq <= last_seq)
         .order_by(OutboxEvent.seq)).all()
 

@@ -48,7 +48,8 @@ class MarketRuntime:
 
 @dataclass(frozen=True)
 class SettledOrder:
-    """An order a batch changed: its status afterwards and the request that placed it (for the logs)."""
+    """An order a batch changed: its status afterwards and, for the logs, the request that changed it — a
+    cancel's or a merge's own request, else the one that placed it (a fill as maker included)."""
     order_id: int
     status: str
     filled_quantity: Decimal
@@ -103,7 +104,7 @@ def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[
     if top <= last_seq:
         return []
     if len(fresh) != top - last_seq:  # a gap: the database has every committed command
-        fresh = {row.seq: MarketCommand(row.seq, row.event_type, row.order_id)
+        fresh = {row.seq: MarketCommand(row.seq, row.event_type, row.order_id, row.request_id)
                  for row in settlement.commands_between(session, spec.id, last_seq + 1, top)}
     ordered = [fresh[seq] for seq in sorted(fresh)]
     for offset, command in enumerate(ordered):
@@ -308,7 +309,9 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             runtime.book = None  # the in-memory book may be ahead of the database: rebuild next time
             raise
         runtime.applied_seq = new_seq
-        settled = tuple(SettledOrder(row[0], row[4], row[1], orders[row[0]].request_id) for row in order_rows)
+        changed_by = {c.order_id: c.request_id for c in to_apply if c.event_type != "order_placed" and c.request_id}
+        settled = tuple(SettledOrder(row[0], row[4], row[1], changed_by.get(row[0]) or orders[row[0]].request_id)
+                        for row in order_rows)
         return SettledBatch(new_seq, len(to_apply), len(trade_ids), settled)
 
 

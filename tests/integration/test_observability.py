@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from orders_app import worker_metrics
 from orders_app.models import MarketSequence
 from orders_app.reconcile import reconcile
+from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from orders_app.worker import Worker
 from tests.conftest import unique_name
@@ -191,9 +192,37 @@ def test_worker_metrics_move_when_orders_flow_and_request_ids_reach_its_log(proc
                  if line.get("msg") == "request" and line.get("path") == "/api/orders" and line.get("method") == "POST"]
     assert {buy_request_id, sell_request_id} <= {line["request_id"] for line in api_lines}
 
+    # A cancel is traced by its own request id: the worker's line for the order it cancelled carries it.
+    cancel_request_id = "cancel-" + uuid.uuid4().hex
+    cancel = requests.delete(f"{api.url}/api/orders/{sell_id}", timeout=10,
+                             headers={**seller, "X-Request-ID": cancel_request_id})
+    assert cancel.status_code == 202, cancel.text
+    wait_until(lambda: worker_saw(sell_id, cancel_request_id), timeout_s=SETTLE_TIMEOUT_S,
+               what="the worker's log line with the cancel's request id")
+    assert any(line.get("request_id") == cancel_request_id and line.get("method") == "DELETE"
+               for line in log_lines(api.log_path) if line.get("msg") == "request")
+
     with ctx.uow() as uow:
         report = reconcile(uow.session)
     assert report.ok, report.render()
+
+
+def test_commands_read_back_from_the_database_keep_their_request_ids(ctx, client, make_user):
+    """The worker's catch-up path (Kafka lost the commands) reads them from the outbox: request ids too."""
+    alice = make_user("trace", USD="100")
+    placed = client.post("/api/orders", headers={**alice.headers, "X-Request-ID": "trace-place"}, json={
+        "order_type": "buy", "currency_symbol": "BTC", "price": "1", "quantity": "1"})
+    assert placed.status_code == 201, placed.get_json()
+    order_id = placed.get_json()["order"]["id"]
+    cancelled = client.delete(f"/api/orders/{order_id}", headers={**alice.headers, "X-Request-ID": "trace-cancel"})
+    assert cancelled.status_code == 202, cancelled.get_json()
+    with ctx.uow() as uow:
+        market_id = ctx.markets["BTC"].id
+        seqs = uow.session.execute(select(MarketSequence.last_seq).where(MarketSequence.market_id == market_id))
+        last_seq = seqs.scalar_one()
+        commands = settlement.commands_between(uow.session, market_id, 1, last_seq)
+    mine = [(c.event_type, c.request_id) for c in commands if c.order_id == order_id]
+    assert mine == [("order_placed", "trace-place"), ("cancel_requested", "trace-cancel")]
 
 
 def test_no_secret_is_logged_and_settings_are_logged_masked(processes, ctx):
