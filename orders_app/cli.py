@@ -7,6 +7,7 @@
     python -m orders_app.cli add-market SYMBOL [--price-step D] [--quantity-step D] [--min-quantity D] ...
     python -m orders_app.cli rotate-key USER_ID              # revokes the old key, prints the new one
     python -m orders_app.cli reconcile                       # exit 1 with a report on any breach
+    python -m orders_app.cli prune-outbox [--older-than-hours 168]   # delete published, applied rows
 
 Also `flask --app orders_app.cli <command>`. They read the same settings as the API (no admin token
 needed) and never touch Kafka: matching picks deposits up from the database, new markets within a second.
@@ -150,6 +151,20 @@ def reconcile_command() -> None:
     click.echo(report.render())
     if not report.ok:
         sys.exit(1)
+
+
+@commands.command("prune-outbox")
+@click.option("--older-than-hours", type=click.IntRange(min=1, max=24 * 365 * 100), default=168, show_default=True,
+              help="Keep rows published within this many hours.")
+def prune_outbox_command(older_than_hours: int) -> None:
+    """Delete outbox rows published before the cut-off and, for market commands, applied by the worker."""
+    from datetime import timedelta
+
+    from orders_app.services import utc_now
+    from orders_app.services.retention import prune_outbox
+    published_before = utc_now() - timedelta(hours=older_than_hours)
+    deleted = prune_outbox(_ctx(), published_before)
+    _echo_json({"deleted_rows": deleted, "published_before": published_before.isoformat(timespec="milliseconds")})
 
 
 def register_commands(app) -> None:

@@ -72,3 +72,16 @@ def unpublished_count(session: Session, market_id: int | None = None) -> int:
 
 def older_than(now: datetime, grace_ms: int) -> datetime:
     return now - timedelta(milliseconds=grace_ms)
+
+
+_PRUNE_PUBLISHED = text(
+    "DELETE FROM outbox WHERE published_at < :before"
+    " AND (seq IS NULL OR seq <= (SELECT ms.last_seq FROM market_state ms WHERE ms.market_id = outbox.market_id))"
+    " ORDER BY published_at, id LIMIT :rows_max")
+
+
+def prune_published(session: Session, *, before: datetime, rows_max: int) -> int:
+    """Delete up to `rows_max` rows published before `before` that nobody needs any more: a sequenced
+    command only once its market's worker applied it (until then it is the command log the worker reads
+    gaps from); an unsequenced event (a trade) once published. Returns how many were deleted."""
+    return session.execute(_PRUNE_PUBLISHED, {"before": before, "rows_max": rows_max}).rowcount
