@@ -20,7 +20,7 @@ def authenticate():
 @blp.route("/users")
 class Users(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(CreateUserRequest, location="json")
+    @blp.arguments(CreateUserRequest(), location="json")
     @blp.response(201, CreateUserResponse)
     @blp.alt_response(403, schema=ErrorResponse)
     def post(self, body):
@@ -39,7 +39,7 @@ def _fund(body: dict, direction: str) -> dict:
 @blp.route("/deposits")
 class Deposits(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(FundRequest, location="json")
+    @blp.arguments(FundRequest(), location="json")
     @blp.response(201, BalanceResponse)
     @blp.alt_response(404, schema=ErrorResponse)
     def post(self, body):
@@ -50,7 +50,7 @@ class Deposits(MethodView):
 @blp.route("/withdrawals")
 class Withdrawals(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(FundRequest, location="json")
+    @blp.arguments(FundRequest(), location="json")
     @blp.response(201, BalanceResponse)
     @blp.alt_response(400, schema=ErrorResponse, description="INSUFFICIENT_FUNDS if more than available")
     def post(self, body):

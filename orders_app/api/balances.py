@@ -19,7 +19,7 @@ def authenticate():
 @blp.route("/<int:user_id>")
 class Balances(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(BalanceQuery, location="query")
+    @blp.arguments(BalanceQuery(), location="query")
     @blp.response(200, BalancesResponse)
     @blp.alt_response(403, schema=ErrorResponse)
     def get(self, args, user_id):

@@ -12,7 +12,7 @@ blp = Blueprint("market", __name__, url_prefix="/api", description="Public marke
 
 @blp.route("/orderbook/<string:symbol>")
 class OrderBook(MethodView):
-    @blp.arguments(OrderBookQuery, location="query")
+    @blp.arguments(OrderBookQuery(), location="query")
     @blp.response(200, OrderBookResponse)
     @blp.alt_response(400, schema=ErrorResponse)
     def get(self, args, symbol):
@@ -22,7 +22,7 @@ class OrderBook(MethodView):
 
 @blp.route("/trades")
 class Trades(MethodView):
-    @blp.arguments(TradesQuery, location="query")
+    @blp.arguments(TradesQuery(), location="query")
     @blp.response(200, TradesResponse)
     @blp.alt_response(400, schema=ErrorResponse)
     def get(self, args):

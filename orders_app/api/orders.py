@@ -29,7 +29,7 @@ blp.before_request(limit_order_placement)  # after authentication (hooks run in 
 @blp.route("")
 class Orders(MethodView):
     @blp.doc(security=SECURITY)
-    @blp.arguments(PlaceOrderRequest, location="json")
+    @blp.arguments(PlaceOrderRequest(), location="json")
     @blp.response(201, OrderResponse, description="Accepted: funds held and the order durably recorded")
     @blp.alt_response(200, schema=OrderResponse, description="A repeated client_order_id: the first order")
     @blp.alt_response(400, schema=ErrorResponse, description="VALIDATION_ERROR, INSUFFICIENT_FUNDS, UNKNOWN_SYMBOL")
@@ -48,7 +48,7 @@ class Orders(MethodView):
         return {"order": placed.order}, 201 if placed.created else 200
 
     @blp.doc(security=SECURITY)
-    @blp.arguments(OrderListQuery, location="query")
+    @blp.arguments(OrderListQuery(), location="query")
     @blp.response(200, OrdersResponse)
     @blp.alt_response(403, schema=ErrorResponse)
     def get(self, args):
