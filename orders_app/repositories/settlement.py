@@ -17,8 +17,9 @@ from orders_app.repositories.bulk import json_rows, json_table
 RESTING_LOAD_PAGE_ROWS = 5000
 
 
-# The statements of every settling transaction are `text()`: building and caching ORM statements cost
-# ~30 % of the worker's CPU at ~20 commands per batch (py-spy), as ORM -> text() did in the API.
+# The statements of every settling transaction are `text()`, as on the API's order path: with ORM
+# statements, SQLAlchemy's cache-key generation alone was ~6 % of the worker's samples (py-spy --gil);
+# CPU per call: the market lock 334 -> 196 us, a 39-order lock 1,556 -> 1,200 us.
 _LOCK_MARKET_STATE = text("SELECT last_seq FROM market_state WHERE market_id = :market_id FOR UPDATE")
 _SET_APPLIED_SEQ = text("UPDATE market_state SET last_seq = :seq, updated_at = NOW(3) WHERE market_id = :market_id")
 _ACCEPTED_SEQS = text("SELECT market_id, last_seq FROM market_sequences")
