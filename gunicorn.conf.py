@@ -34,10 +34,12 @@ def on_starting(server):
 
 
 def worker_exit(server, worker):
-    """After a graceful stop: give the publisher a moment to send what the last requests committed (what
-    it cannot send, the worker's relay publishes later; nothing is lost either way)."""
+    """After a graceful stop: give the publisher (OUTBOX_PUBLISHER=api) a moment to send what the last
+    requests committed, then close its producer (what it cannot send, the worker's relay publishes later;
+    nothing is lost either way)."""
     from orders_app.extensions import publisher
     publisher.drain(timeout_s=2.0)
+    publisher.stop()
 
 
 def child_exit(server, worker):

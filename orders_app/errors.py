@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class DomainError(Exception):
     code = "ERROR"
     status = 400
+    retry_after_s: int | None = None  # sent as Retry-After when set
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -58,11 +59,19 @@ class OrderNotCancellable(DomainError):
     code, status = "ORDER_NOT_CANCELLABLE", 409
 
 
-class ServiceUnavailable(DomainError):
-    code, status = "SERVICE_UNAVAILABLE", 503
-
-
 RETRY_AFTER_S = 1  # the Retry-After of every 503: outages and lock conflicts are short or need polling
+
+
+class ServiceUnavailable(DomainError):
+    code, status, retry_after_s = "SERVICE_UNAVAILABLE", 503, RETRY_AFTER_S
+
+
+class RateLimited(DomainError):
+    code, status = "RATE_LIMITED", 429
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 # MySQL/MariaDB client and server codes that mean "no usable connection", not "bad statement":
 # 2002/2003 cannot connect, 2006 server gone away, 2013 lost connection during a query, 2055 lost
 # connection (system error), 1053 server shutdown in progress, 1927 connection killed, 1040 too many
@@ -132,16 +141,16 @@ def _validation_sentence(field: str | None, sentence: str) -> str:
 
 
 def register_error_handlers(app: Flask) -> None:
-    def render(status: int, code: str, message: str, field: str | None = None):
+    def render(status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None):
         response = jsonify(error_body(code, message, field))
         response.status_code = status
-        if status == 503:
-            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        if retry_after_s is not None:
+            response.headers["Retry-After"] = str(retry_after_s)
         return response
 
     @app.errorhandler(DomainError)
     def on_domain_error(error: DomainError):
-        return render(error.status, error.code, error.message, error.field)
+        return render(error.status, error.code, error.message, error.field, error.retry_after_s)
 
     @app.errorhandler(ValidationError)
     def on_validation_error(error: ValidationError):
@@ -157,7 +166,7 @@ def register_error_handlers(app: Flask) -> None:
             return render(400, "VALIDATION_ERROR", _validation_sentence(field, sentence), field)
         code = _HTTP_CODES.get(status, "ERROR" if status < 500 else "INTERNAL_ERROR")
         message = _HTTP_MESSAGES.get(status) or error.description or "Request failed."
-        response = render(status, code, message)
+        response = render(status, code, message, retry_after_s=RETRY_AFTER_S if status == 503 else None)
         if status == 405 and getattr(error, "valid_methods", None):
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
@@ -165,13 +174,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def on_database_unavailable(error: OperationalError):
         log.warning("database unavailable: %s", error.orig, extra={"request_id": g.get("request_id")})
-        return render(503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.")
+        return render(503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.",
+                          retry_after_s=RETRY_AFTER_S)
 
     @app.errorhandler(DBAPIError)
     def on_database_error(error: DBAPIError):
         if is_database_unreachable(error):
             log.warning("database unreachable: %s", error.orig, extra={"request_id": g.get("request_id")})
-            return render(503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.")
+            return render(503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.",
+                          retry_after_s=RETRY_AFTER_S)
         log.exception("database error", extra={"request_id": g.get("request_id")})
         return render(500, "INTERNAL_ERROR", "Something went wrong on our side; it has been logged.")
 

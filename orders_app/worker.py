@@ -222,7 +222,8 @@ class Worker:
         return batch.commands
 
     def _log_settled_orders(self, symbol: str, batch) -> None:
-        """Every order the batch changed, with the request id that placed it (end-to-end tracing).
+        """Every order the batch changed, with the request id that changed it (end-to-end tracing): a
+        cancel's or merge's own, else the one that placed the order.
 
         At INFO they are grouped, `SETTLED_ORDERS_PER_LOG_LINE` to a line as [order_id, status, request_id]:
         a JSON line of its own per order cost ~22-35 us (~1.04 changed orders per command): 5 % more worker

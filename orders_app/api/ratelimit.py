@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from flask import jsonify, request
+from flask import request
 
 from orders_app.api.base import current_principal, service_context
-from orders_app.errors import error_body
+from orders_app.errors import RateLimited
 from orders_app.metrics import ORDERS_REFUSED
 from orders_app.ratelimit import NS_PER_S, host_table
 
@@ -21,7 +21,8 @@ LIMITED_ENDPOINTS = {("POST", "orders.Orders")}
 
 
 def limit_order_placement():
-    """A `before_request` hook of the orders blueprint; returns the 429 response or None."""
+    """A `before_request` hook of the orders blueprint: raises RateLimited (429 with Retry-After, rendered
+    by the error handlers like every error) when the caller's bucket is empty."""
     if (request.method, request.endpoint) not in LIMITED_ENDPOINTS:
         return None
     settings = service_context().settings
@@ -38,9 +39,5 @@ def limit_order_placement():
         return None
     retry_after_s = max(1, -(-wait_ns // NS_PER_S))  # whole seconds, rounded up
     ORDERS_REFUSED.labels("RATE_LIMITED").inc()
-    response = jsonify(error_body(
-        "RATE_LIMITED", f"Too many orders: at most {burst} at once and {rate} per second per API key; "
-                        f"retry in {retry_after_s} s."))
-    response.status_code = 429
-    response.headers["Retry-After"] = str(retry_after_s)
-    return response
+    raise RateLimited(f"Too many orders: at most {burst} at once and {rate} per second per API key; "
+                      f"retry in {retry_after_s} s.", retry_after_s)

@@ -36,6 +36,7 @@ from orders_app.bench.cpu import find_pid, tree_cpu_seconds
 from orders_app.bench.loadgen import LoadResult, build_request, percentile, run_load
 from orders_app.bench.plot import Panel, Series, render_svg
 from orders_app.models import Order
+from orders_app.repositories.settlement import accepted_seq
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT_DIR / "bench-results"
@@ -66,8 +67,9 @@ def start_service(log_dir: Path) -> Service:
     port = free_port()
     # A consumer group of its own: a long-running local broker may still hold members of workers that
     # were killed, and a group join waits for them.
+    # WORKER_METRICS_PORT=0: no metrics page, which could clash with a running `./dev run` worker's.
     env = dict(os.environ, PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-               KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}")
+               KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}", WORKER_METRICS_PORT="0")
     api = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
                            cwd=ROOT_DIR, env=env, stdout=open(log_dir / "bench-api.log", "ab"),
                            stderr=subprocess.STDOUT, start_new_session=True)
@@ -77,14 +79,15 @@ def start_service(log_dir: Path) -> Service:
     service = Service(f"http://127.0.0.1:{port}", api, worker)
     import requests
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and api.poll() is None and worker.poll() is None:
         try:
             if requests.get(f"{service.url}/health", timeout=1).status_code == 200:
                 return service
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     service.stop()
-    raise RuntimeError(f"the API did not become healthy; see {log_dir / 'bench-api.log'}")
+    raise RuntimeError(f"the API or the worker did not start; see {log_dir}/bench-api.log, bench-worker.log")
 
 
 def rss_mib(pid: int) -> float | None:
@@ -172,7 +175,7 @@ def seed_resting(ctx, symbol: str, count: int, user_ids: list[int]) -> float:
     """`count` resting orders far from the mid (never reached by the load), placed through the placing
     service in batches of 500 — the API's own use case, without HTTP. Returns seconds taken."""
     from orders_app.messages import PlaceOrder
-    from orders_app.services.placing import PreparedOrder, check_order, place_batch
+    from orders_app.services.placing import PreparedOrder, check_order, hold_amount, place_batch
     started = time.perf_counter()
     rng = random.Random(11)
     batch = []
@@ -182,7 +185,7 @@ def seed_resting(ctx, symbol: str, count: int, user_ids: list[int]) -> float:
         command = PlaceOrder(user_id=user_ids[index % len(user_ids)], side=side, symbol=symbol, price=price,
                              quantity=Decimal("0.001"))
         checked = check_order(command, ctx)
-        batch.append(PreparedOrder(command, checked, price * checked.quantity if side == "buy" else checked.quantity))
+        batch.append(PreparedOrder(command, checked, hold_amount(command, checked, ctx)))
         if len(batch) == 500 or index == count - 1:
             outcomes = place_batch(batch, ctx)
             bad = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
@@ -235,6 +238,8 @@ def run(args) -> dict:
         worker_rss_before = rss_mib(service.worker.pid) if service.worker else None
 
         requests = make_orders(rng, args.orders, keys, symbol, host, port)
+        with ctx.uow() as uow:  # the measured orders are those after it: not the seeded book, not the warm-up
+            seq_before = accepted_seq(uow.session, market_id)
         progress = Progress(len(requests), "orders")
         processes = _processes(service)
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
@@ -247,11 +252,12 @@ def run(args) -> dict:
         worker_rss = rss_mib(service.worker.pid) if service.worker else None
 
         with ctx.uow() as uow:
-            seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(Order.market_id == market_id)).all())
-            trades = uow.session.execute(select(func.count()).select_from(Trade)
-                                         .where(Trade.market_id == market_id)).scalar_one()
+            measured = (Order.market_id == market_id, Order.seq > seq_before)
+            seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(*measured)).all())
+            trades = uow.session.execute(select(func.count()).select_from(Trade).where(
+                Trade.market_id == market_id, Trade.seq > seq_before)).scalar_one()
             traded = uow.session.execute(select(func.count()).select_from(Order).where(
-                Order.market_id == market_id, Order.filled_quantity > 0)).scalar_one()
+                *measured, Order.filled_quantity > 0)).scalar_one()
         with ctx.session_factory() as session:
             report = reconcile(session)
         figures = _figures(args, load, t0, t_settled, poller, seq_of, trades, traded, report)
@@ -288,9 +294,10 @@ def _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency)
         if refused:
             raise RuntimeError(f"warm-up order refused: {refused[0].status} {refused[0].body[:300]!r}")
         _wait_applied(ctx, poller, market_id, timeout_s=SETTLE_TIMEOUT_S)
+        ids = [json.loads(s.body)["order"]["id"] for s in warm.samples]
         with ctx.uow() as uow:
-            seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(Order.market_id == market_id)).all())
-        lags = [poller.settled_at(seq_of[json.loads(s.body)["order"]["id"]]) - s.finished for s in warm.samples]
+            seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(Order.id.in_(ids))).all())
+        lags = [poller.settled_at(seq_of[order_id]) - s.finished for order_id, s in zip(ids, warm.samples)]
         if percentile(lags, 0.5) < 0.25 or time.monotonic() > deadline:
             return
         print(f"warming up: settlement lag p50 {percentile(lags, 0.5) * 1000:.0f} ms", file=sys.stderr)
@@ -314,7 +321,6 @@ def _processes(service: Service) -> dict[str, int]:
 
 
 def _wait_applied(ctx, poller: SeqPoller, market_id: int, timeout_s: float) -> int:
-    from orders_app.repositories.settlement import accepted_seq
     with ctx.uow() as uow:
         wanted = accepted_seq(uow.session, market_id)
     deadline = time.monotonic() + timeout_s

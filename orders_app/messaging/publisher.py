@@ -85,6 +85,9 @@ class OutboxPublisher:
                 self._send(batch)
             except Exception:  # noqa: BLE001 - never let the thread die; the sweeper covers the rows
                 log.exception("outbox publish failed; %d rows left for the sweeper", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()  # `drain` waits for sent rows, not only for an empty queue
 
     def _send(self, batch) -> None:
         if time.monotonic() < self._down_until:
@@ -125,9 +128,10 @@ class OutboxPublisher:
         close_producer(producer)
 
     def drain(self, timeout_s: float = 5.0) -> None:
-        """Wait until queued rows were handled (tests, graceful shutdown)."""
+        """Wait until every queued row was sent or given up on, the batch in flight included (tests,
+        graceful shutdown)."""
         deadline = time.monotonic() + timeout_s
-        while not self._queue.empty() and time.monotonic() < deadline:
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def stop(self) -> None:

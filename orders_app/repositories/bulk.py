@@ -31,11 +31,16 @@ def json_table(*columns: str) -> str:
     return f"JSON_TABLE(:rows, '$[*]' COLUMNS(ord FOR ORDINALITY, {specs})) AS j"
 
 
-def seq_ranges(keys) -> dict[int, tuple[int, int]]:
-    """{market_id: (lowest seq, highest seq)} of (market_id, seq) pairs: rows a batch inserted with
-    consecutive sequence numbers are read back through the unique (market_id, seq) keys by these ranges."""
+def ids_by_market_seq(session, statement, keys) -> dict[tuple[int, int], int]:
+    """{(market_id, seq): id} of rows a batch just inserted with consecutive sequence numbers, read back
+    through their unique (market_id, seq) key (no RETURNING in MySQL): `statement` selects `id, seq` for
+    :market_id and :low..:high, run once per market."""
     ranges: dict[int, tuple[int, int]] = {}
     for market_id, seq in keys:
         low, high = ranges.get(market_id, (seq, seq))
         ranges[market_id] = (min(low, seq), max(high, seq))
-    return ranges
+    ids = {}
+    for market_id, (low, high) in ranges.items():
+        ids.update(((market_id, seq), row_id) for row_id, seq in session.execute(
+            statement, {"market_id": market_id, "low": low, "high": high}))
+    return ids

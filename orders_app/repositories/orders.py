@@ -7,7 +7,7 @@ from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import OPEN_STATUSES, Order, OrderAmendment
-from orders_app.repositories.bulk import json_rows, json_table, seq_ranges
+from orders_app.repositories.bulk import ids_by_market_seq, json_rows, json_table
 
 RESTING_ASKS_PAGE_ROWS = 200
 
@@ -31,17 +31,13 @@ _NEW_ORDER_IDS = text("SELECT id, seq FROM orders WHERE market_id = :market_id A
 
 def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], int]:
     """Insert new pending orders (dicts with `_NEW_ORDER_COLUMNS`) in one statement; returns
-    {(market_id, seq): id}, read back through the unique (market_id, seq) key (no RETURNING in MySQL)."""
+    {(market_id, seq): id}."""
     if not rows:
         return {}
     session.execute(_INSERT_NEW_ORDERS, {"now": now, "rows": json_rows(
         [[int(row[column]) if column == "post_only" else row[column] for column in _NEW_ORDER_COLUMNS]
          for row in rows])})
-    ids = {}
-    for market_id, (low, high) in seq_ranges((row["market_id"], row["seq"]) for row in rows).items():
-        ids.update(((market_id, seq), order_id) for order_id, seq in session.execute(
-            _NEW_ORDER_IDS, {"market_id": market_id, "low": low, "high": high}))
-    return ids
+    return ids_by_market_seq(session, _NEW_ORDER_IDS, ((row["market_id"], row["seq"]) for row in rows))
 
 
 def get(session: Session, order_id: int) -> Order | None:

@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from orders_app.models import OutboxEvent
-from orders_app.repositories.bulk import json_rows, json_table, seq_ranges
+from orders_app.repositories.bulk import ids_by_market_seq, json_rows, json_table
 
 
 def add(session: Session, *, topic: str, key: str, event_type: str, payload: str, created_at: datetime,
@@ -31,15 +31,11 @@ _MARKET_EVENT_IDS = text("SELECT id, seq FROM outbox WHERE market_id = :market_i
 def add_market_events(session: Session, *, topic: str, rows: list[list], created_at: datetime
                       ) -> dict[tuple[int, int], int]:
     """Sequenced market events [key, market_id, seq, order_id, event_type, payload] in one statement;
-    returns {(market_id, seq): outbox id}, read back through the unique (market_id, seq) key."""
+    returns {(market_id, seq): outbox id}."""
     if not rows:
         return {}
     session.execute(_INSERT_MARKET_EVENTS, {"topic": topic, "now": created_at, "rows": json_rows(rows)})
-    ids = {}
-    for market_id, (low, high) in seq_ranges((row[1], row[2]) for row in rows).items():
-        ids.update(((market_id, seq), event_id) for event_id, seq in session.execute(
-            _MARKET_EVENT_IDS, {"market_id": market_id, "low": low, "high": high}))
-    return ids
+    return ids_by_market_seq(session, _MARKET_EVENT_IDS, ((row[1], row[2]) for row in rows))
 
 
 def mark_published(session: Session, event_ids: list[int], now: datetime) -> None:

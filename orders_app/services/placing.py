@@ -157,7 +157,7 @@ def _place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer 
         merged = run_transaction(lambda: _merge_into_pending_buy(command, checked, ctx))
         if merged is not None:
             return merged
-    prepared = PreparedOrder(command, checked, _hold_amount(command, checked, ctx))
+    prepared = PreparedOrder(command, checked, hold_amount(command, checked, ctx))
     if committer is not None:
         return committer.submit(prepared)
     outcome = place_batch([prepared], ctx)[0]
@@ -166,7 +166,9 @@ def _place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer 
     return outcome
 
 
-def _hold_amount(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext) -> Decimal:
+def hold_amount(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext) -> Decimal:
+    """What the order must hold: price x quantity for a limit buy, the quantity for a sell, the quote
+    amount for a market buy by quote, and the collared book price for a market buy by quantity."""
     if checked.price is not None and command.side == "buy":
         amount = money.multiply(checked.price, checked.quantity)
     elif command.side == "sell":
@@ -270,8 +272,12 @@ def _refusal(session, prepared: PreparedOrder, *, account_exists: bool) -> Domai
     command, checked = prepared.command, prepared.checked
     if not account_exists and not users.exists(session, command.user_id):
         return NotFound(f"User {command.user_id} does not exist.", "userId")
-    return InsufficientFunds(f"Placing this order needs {money.format_amount(prepared.hold_amount)} "
-                             f"{checked.hold_asset} available.", "quantity")
+    return _insufficient(prepared.hold_amount, checked.hold_asset)
+
+
+def _insufficient(amount: Decimal, asset: str) -> InsufficientFunds:
+    return InsufficientFunds(f"Placing this order needs {money.format_amount(amount)} {asset} available.",
+                             "quantity")
 
 
 def _order_values(prepared: PreparedOrder, seq: int, now) -> dict:
@@ -310,8 +316,7 @@ def _merge(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOr
         return None
     hold_amount = money.multiply(checked.price, checked.quantity)
     if not accounts.hold(session, command.user_id, checked.hold_asset, hold_amount, existing.id):
-        raise InsufficientFunds(f"Placing this order needs {money.format_amount(hold_amount)} "
-                                f"{checked.hold_asset} available.", "quantity")
+        raise _insufficient(hold_amount, checked.hold_asset)
     seq = markets.next_seq(session, market.id)
     now = utc_now()
     orders.add_to_order(session, existing, seq=seq, quantity=checked.quantity, hold=hold_amount, now=now)
