@@ -259,11 +259,16 @@ class System:
             time.sleep(0.05)
 
     def close(self) -> None:
-        if self.load is not None:
-            self.load.stop()
+        """Stop the load, the worker and the API — all of them, whatever fails — then report a failure."""
+        worker_exit = 0
         try:
-            if self.worker is not None:
-                assert self.worker.stop() == 0, "the worker did not stop cleanly"
+            if self.load is not None:
+                self.load.stop()
         finally:
-            if self.api is not None:
-                self.api.stop()
+            try:
+                if self.worker is not None:
+                    worker_exit = self.worker.stop()
+            finally:
+                if self.api is not None:
+                    self.api.stop()
+        assert worker_exit == 0, "the worker did not stop cleanly"

@@ -61,6 +61,8 @@ def test_broker_stopped_and_restarted_under_load_loses_no_order(app, admin_heade
               f"accepted, all present and applied {dict(figures.statuses)}; drained {drain_s:.1f}s, all published "
               f"{published_s:.1f}s after the load stopped\n{report}")
     finally:
-        if system is not None:
-            system.close()
-        broker.stop()
+        try:
+            if system is not None:
+                system.close()
+        finally:
+            broker.stop()

@@ -81,7 +81,9 @@ def test_database_killed_and_restarted_under_load_loses_nothing_and_answers_503(
               f"{figures.failed_present} present, {figures.failed_absent} absent; drained {drain_s:.1f}s after the "
               f"load stopped, all published {publish_s:.1f}s after that\n{report}")
     finally:
-        if system is not None:
-            system.close()
-        broker.stop()
-        db.remove()
+        try:
+            if system is not None:
+                system.close()
+        finally:
+            broker.stop()
+            db.remove()

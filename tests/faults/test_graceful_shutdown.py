@@ -23,6 +23,7 @@ from sqlalchemy import select
 from orders_app.models import Order
 from orders_app.services.markets import add_market
 from tests.conftest import unique_name
+from tests.faults.load import make_users
 from tests.integration.test_matching_e2e import wait_market_applied
 from tests.processes import LOG_DIR, ROOT_DIR, ApiServer, WorkerProcess
 
@@ -43,15 +44,15 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
         (LOG_DIR / f"{name}.log").unlink(missing_ok=True)  # the checks below read this run's lines only
     api = ApiServer("api-graceful", workers=2, threads=4)
     worker = WorkerProcess("worker-graceful", KAFKA_MAX_POLL_INTERVAL_MS="3000")
-    admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
-    users = []
-    for _ in range(4):
-        created = requests.post(f"{api.url}/api/admin/users", json={"name": unique_name("graceful")}, headers=admin,
-                                timeout=10).json()
-        for asset, amount in (("USD", "10000000"), (symbol, "100000")):
-            assert requests.post(f"{api.url}/api/admin/deposits", headers=admin, timeout=10, json={
-                "userId": created["user"]["id"], "currency_symbol": asset, "amount": amount}).status_code == 201
-        users.append((created["user"]["id"], {"Authorization": f"Bearer {created['api_key']}"}))
+    try:
+        admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
+        users = make_users(api.url, admin, 4, {"USD": "10000000", symbol: "100000"}, unique_name("graceful"))
+        # SIGTERM must find the worker running (during its start-up it would simply end, with nothing to lose)
+        worker.wait_logged('"worker started"', timeout_s=START_TIMEOUT_S)
+    except BaseException:
+        worker.stop()
+        api.stop()
+        raise
 
     answered: dict[str, int] = {}  # client_order_id -> HTTP status
     failed: dict[str, str] = {}  # client_order_id -> the client's error
@@ -65,7 +66,7 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
         rng = random.Random(thread_index)
         consecutive_errors = 0
         while not stop.is_set() and consecutive_errors < 5 and time.monotonic() - started < LOAD_DEADLINE_S:
-            user_id, headers = users[rng.randrange(len(users))]
+            headers = users[rng.randrange(len(users))].headers
             client_order_id = f"g{thread_index}-{uuid.uuid4().hex[:12]}"
             body = {"order_type": rng.choice(["buy", "sell"]), "currency_symbol": symbol,
                     "price": str(rng.randint(95, 105)), "quantity": str(rng.randint(1, 20)),
@@ -82,12 +83,6 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
             consecutive_errors = 0
             with lock:
                 answered[client_order_id] = response.status_code
-
-    # SIGTERM must find the worker running (during its start-up it would simply end, with nothing to lose)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while '"worker started"' not in worker.log_path.read_text(errors="replace"):
-        assert time.monotonic() < deadline and worker.process.poll() is None, "the worker did not start"
-        time.sleep(0.1)
 
     threads = [threading.Thread(target=load, args=(index,)) for index in range(LOAD_THREADS)]
     for thread in threads:
@@ -118,7 +113,7 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
     created = {cid for cid, status in answered.items() if status == 201}
     assert set(answered.values()) == {201}, {s: list(answered.values()).count(s) for s in set(answered.values())}
     assert failed, "the load should have run into the stopped API (else SIGTERM came too late to test anything)"
-    user_ids = [user_id for user_id, _ in users]
+    user_ids = [user.id for user in users]
     with ctx.uow() as uow:
         stored = set(uow.session.execute(select(Order.client_order_id).where(
             Order.user_id.in_(user_ids), Order.market_id == ctx.markets[symbol].id)).scalars())

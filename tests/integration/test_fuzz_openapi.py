@@ -52,13 +52,13 @@ def fuzz_stack(stack_env, admin_headers):
         report = reconcile_cli(db.url)
         print(f"\nOpenAPI fuzzing: {answered['requests']} requests in {time.monotonic() - started:.1f}s, "
               f"statuses {dict(sorted(answered['statuses'].items()))}; settled {drain_s:.1f}s later\n{report}")
-    finally:
-        if worker is not None:
-            assert worker.stop() == 0
+    finally:  # stop everything first: an assertion here would leak the rest and hide the test's failure
+        worker_exit = worker.stop() if worker is not None else 0
         if api is not None:
             api.stop()
         broker.stop()
         db.remove()
+    assert worker_exit == 0, "the worker did not stop cleanly"
 
 
 def _steer(case, headers: dict, user_id: int, symbol: str) -> None:

@@ -229,10 +229,11 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
             stream.random_command()
         stream.assert_equal_to_model()
         elapsed_s = time.monotonic() - started
-    finally:
-        assert worker.stop() == 0
+    finally:  # stop everything first: an assertion here would leak the rest and hide the test's failure
+        worker_exit = worker.stop()
         api.stop()
         broker.stop()
+    assert worker_exit == 0, "the worker did not stop cleanly"
     model = stream.model
     statuses = Counter(o.status for o in model.orders.values())
     assert len(model.trades) > 100 and statuses["rejected"] and statuses["cancelled"] and statuses["completed"]

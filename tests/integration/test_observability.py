@@ -54,6 +54,12 @@ def processes(password_database_url):
     api = ApiServer("api-observability", workers=2, **env)
     # A consumer group of its own: this worker gets every partition (its Kafka lag is then reported).
     worker = WorkerProcess("worker-observability", KAFKA_CONSUMER_GROUP="obs-" + uuid.uuid4().hex[:8], **env)
+    try:
+        worker.wait_logged('"worker started"')  # its start-up lines are checked below
+    except BaseException:
+        worker.stop()
+        api.stop()
+        raise
     yield api, worker
     api.stop()
     assert worker.stop() == 0
@@ -234,9 +240,11 @@ def test_no_secret_is_logged_and_settings_are_logged_masked(processes, ctx):
     wrong_key = "ok_wrong-" + uuid.uuid4().hex
     assert requests.get(f"{api.url}/api/orders", headers={"Authorization": f"Bearer {api_key}"},
                         timeout=10).status_code == 200
-    assert requests.get(f"{api.url}/api/orders", headers={"Authorization": f"Bearer {wrong_key}"},
-                        timeout=10).status_code == 401
-    time.sleep(0.5)
+    refused = requests.get(f"{api.url}/api/orders", headers={"Authorization": f"Bearer {wrong_key}"}, timeout=10)
+    assert refused.status_code == 401
+    wait_until(lambda: any(line.get("request_id") == refused.headers["X-Request-ID"]
+                           for line in log_lines(api.log_path) if line.get("msg") == "request"),
+               timeout_s=10, what="the refused request's log line")  # the checks below must see it
     texts = {"api": api.log_path.read_text(errors="replace"), "worker": worker.log_path.read_text(errors="replace")}
     for name, logged in texts.items():
         assert DB_PASSWORD not in logged, f"the database password is in the {name} log"
