@@ -6,6 +6,7 @@ transaction, so an account's balance always equals the sum of its entries.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -83,8 +84,19 @@ def list_for_user(session: Session, user_id: int, asset: str | None = None) -> l
 
 _WRITE_ACCOUNTS = text(
     "INSERT INTO accounts (user_id, asset, available, locked) SELECT j.user_id, j.asset, j.available, j.locked "
-    "FROM " + json_table("user_id BIGINT", "asset VARCHAR(16)", "available DECIMAL(38,18)", "locked DECIMAL(38,18)") +
-    " ORDER BY j.ord ON DUPLICATE KEY UPDATE available = VALUES(available), locked = VALUES(locked)")
+    "FROM " + json_table("user_id BIGINT", "asset VARCHAR(16)", "available DECIMAL(38,18)", "locked DECIMAL(38,18)",
+                         "d_available DECIMAL(38,18)", "d_locked DECIMAL(38,18)") +
+    " ORDER BY j.ord ON DUPLICATE KEY UPDATE"
+    " available = accounts.available + j.d_available, locked = accounts.locked + j.d_locked")
+
+
+class BalanceChange(NamedTuple):
+    """An account's new balance as computed from its locked row (or from zero when it had none), and the
+    move that led there."""
+    available: Decimal
+    locked: Decimal
+    d_available: Decimal
+    d_locked: Decimal
 
 
 _LOCK_MANY = text(
@@ -103,11 +115,14 @@ def lock_many(session: Session, keys) -> dict[tuple[int, str], tuple[Decimal, De
     return {(user_id, asset): (available, locked) for user_id, asset, available, locked in rows}
 
 
-def set_balances(session: Session, balances: dict[tuple[int, str], tuple[Decimal, Decimal]]) -> None:
-    """Set the new (available, locked) of locked accounts, sorted, creating missing ones. Absolute values,
-    not deltas: the database checks an inserted row's CHECK constraints before it sees the duplicate key,
-    so a negative delta would be refused even for an existing account."""
-    if balances:
-        rows = [[user_id, asset, available, locked]
-                for (user_id, asset), (available, locked) in sorted(balances.items())]
+def write_balances(session: Session, changes: dict[tuple[int, str], BalanceChange]) -> None:
+    """Write the changes of accounts locked by `lock_many`, sorted, in one statement.
+
+    A missing account is inserted with its new balance (never negative: the database checks an inserted
+    row's CHECK constraints before it sees a duplicate key, so the insert carries absolute values). An
+    existing one gets the deltas added, not the computed value written: for a locked row both are the same,
+    and an account that did not exist when `lock_many` ran (READ COMMITTED takes no gap lock) but was
+    created since, by a deposit or another market's credit, keeps what that transaction put there."""
+    if changes:
+        rows = [[user_id, asset, *change] for (user_id, asset), change in sorted(changes.items())]
         session.execute(_WRITE_ACCOUNTS, {"rows": json_rows(rows)})

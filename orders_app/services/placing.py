@@ -31,6 +31,7 @@ from orders_app.services.events import MarketCommand, PendingPublish, record_mar
 from orders_app.services.views import order_view
 from orders_app.unit_of_work import run_transaction
 
+ZERO = Decimal(0)
 QUOTE_AMOUNT_MAX = Decimal("1000000000000")
 RESTING_ASK_PAGES_MAX = 50  # a market buy by quantity prices at most this many pages of the book
 
@@ -216,17 +217,19 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
     with ctx.uow() as uow:
         session = uow.session
         balances = accounts.lock_many(session, {_account(prepared) for prepared in batch})
-        changed = {}
+        held: dict[tuple[int, str], Decimal] = {}
         for index, prepared in enumerate(batch):
             key, amount = _account(prepared), prepared.hold_amount
-            available, locked = changed.get(key) or balances.get(key) or (None, None)
             if amount == 0:
                 continue
-            if available is None or available < amount:
-                outcomes[index] = _refusal(session, prepared, account_exists=available is not None)
+            if key not in balances or money.subtract(balances[key][0], held.get(key, ZERO)) < amount:
+                outcomes[index] = _refusal(session, prepared, account_exists=key in balances)
                 continue
-            changed[key] = (money.subtract(available, amount), money.add(locked, amount))
-        accounts.set_balances(session, changed)
+            held[key] = money.add(held.get(key, ZERO), amount)
+        accounts.write_balances(session, {
+            key: accounts.BalanceChange(money.subtract(balances[key][0], amount), money.add(balances[key][1], amount),
+                                        -amount, amount)
+            for key, amount in held.items()})
         by_market: dict[int, list[int]] = {}
         for index, prepared in enumerate(batch):
             if outcomes[index] is None:

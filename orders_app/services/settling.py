@@ -297,7 +297,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                 batch.journal(entries, trade_id)
             _check_conservation(batch)
             settlement.write_orders(session, order_rows, batch.now)
-            accounts.set_balances(session, _new_balances(session, batch.deltas))
+            accounts.write_balances(session, _new_balances(session, batch.deltas))
             accounts.journal_many(session, batch.ledger)
             _record_trade_events(session, ctx, spec, batch.trades, trade_ids, batch.now)
             new_seq = to_apply[-1].seq
@@ -315,8 +315,9 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
         return SettledBatch(new_seq, len(to_apply), len(trade_ids), settled)
 
 
-def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]):
-    """Lock the touched accounts (sorted) and compute their new balances; none may go negative."""
+def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]) -> dict[tuple[int, str], accounts.BalanceChange]:
+    """Lock the touched accounts (sorted) and compute their new balances; none may go negative. An account
+    absent here (a first credit) starts from zero; `write_balances` adds to it if it appears meanwhile."""
     current = accounts.lock_many(session, [key for key, (da, dl) in deltas.items() if da or dl])
     balances = {}
     for key, (d_available, d_locked) in deltas.items():
@@ -325,7 +326,7 @@ def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]):
         available, locked = current.get(key, (ZERO, ZERO))
         available, locked = money.add(available, d_available), money.add(locked, d_locked)
         invariant(available >= 0 and locked >= 0, f"account {key} would go negative: {available}, {locked}")
-        balances[key] = (available, locked)
+        balances[key] = accounts.BalanceChange(available, locked, d_available, d_locked)
     return balances
 
 

@@ -24,7 +24,7 @@ from orders_app.models import Order
 from orders_app.services.markets import add_market
 from tests.conftest import unique_name
 from tests.faults.load import make_users
-from tests.integration.test_matching_e2e import wait_market_applied
+from tests.support.waits import wait_market_applied
 from tests.processes import LOG_DIR, ROOT_DIR, ApiServer, WorkerProcess
 
 pytestmark = pytest.mark.slow

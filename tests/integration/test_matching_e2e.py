@@ -47,20 +47,6 @@ def wait_settled(ctx, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
         time.sleep(0.05)
 
 
-def wait_market_applied(ctx, market_id: int, timeout_s: float = SETTLE_TIMEOUT_S, poll_s: float = 0.05) -> int:
-    """Until the worker applied every command the API accepted in one market; returns that sequence."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with ctx.uow() as uow:
-            accepted = settlement.accepted_seq(uow.session, market_id)
-            applied = settlement.applied_seqs(uow.session).get(market_id, 0)
-        if accepted == applied:
-            return applied
-        if time.monotonic() > deadline:
-            raise AssertionError(f"market {market_id} not settled after {timeout_s}s: applied {applied} of {accepted}")
-        time.sleep(poll_s)
-
-
 @pytest.fixture()
 def market(worker, ctx):
     symbol = "T" + uuid.uuid4().hex[:9].upper()

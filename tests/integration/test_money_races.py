@@ -1,0 +1,100 @@
+"""Races where money could vanish or a repeat could be refused, each forced into its worst interleaving.
+
+No worker process runs here: each test settles its own fresh market in-process (`settle_commands`), so it can
+step in between two statements of the settling transaction. Every test ends with the reconciliation.
+"""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+
+from orders_app.messages import Fund
+from orders_app.reconcile import reconcile
+from orders_app.repositories import accounts, settlement
+from orders_app.services.funding import fund
+from orders_app.services.markets import add_market
+from orders_app.services.settling import MarketRuntime, settle_commands
+from tests.processes import WorkerProcess
+from tests.support.waits import wait_market_applied
+
+
+@pytest.fixture()
+def ctx(app):
+    return app.extensions["orders_service_context"]
+
+
+@pytest.fixture()
+def market(ctx):
+    symbol = "R" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, ctx)
+    yield symbol
+    with ctx.uow() as uow:
+        report = reconcile(uow.session)
+    assert report.ok, report.render()
+
+
+def settle_all(ctx, symbol: str):
+    """Apply every accepted command of the market in-process; returns the batch."""
+    spec = ctx.market(symbol)
+    with ctx.uow() as uow:
+        accepted = settlement.accepted_seq(uow.session, spec.id)
+    return settle_commands(MarketRuntime(spec), [], ctx, up_to_seq=accepted)
+
+
+def test_a_deposit_landing_while_a_first_credit_settles_is_kept(ctx, market, make_user, monkeypatch):
+    seller = make_user("seller", **{market: "1"})  # never held USD: its USD account does not exist yet
+    buyer = make_user("buyer", USD="1000")
+    assert seller.place(currency_symbol=market, order_type="sell", price="100", quantity="1").status_code == 201
+    assert buyer.place(currency_symbol=market, order_type="buy", price="100", quantity="1").status_code == 201
+
+    real_lock_many = accounts.lock_many
+    deposited = []
+
+    def lock_then_deposit(session, keys):
+        locked = real_lock_many(session, keys)
+        if not deposited:  # the seller's first USD deposit commits between the lock and the write
+            fund(Fund(seller.id, "USD", Decimal("7"), "deposit"), ctx)
+            deposited.append(True)
+        return locked
+
+    monkeypatch.setattr(accounts, "lock_many", lock_then_deposit)
+    batch = settle_all(ctx, market)
+    monkeypatch.undo()
+
+    assert (batch.commands, batch.trades, deposited) == (2, 1, [True])
+    assert seller.balances()["USD"]["available"] == "107"  # the deposit and the trade's proceeds both count
+
+
+@pytest.mark.slow
+def test_first_quote_deposits_racing_the_sellers_first_proceeds_all_count(client, ctx, market, make_user):
+    """Black box: a real worker fills many sellers who never held USD with one taker while each seller's first
+    USD deposit lands through the API."""
+    taker = make_user("taker", USD=str(SELLERS_PER_ROUND * ROUNDS))
+    worker = WorkerProcess("worker-first-credit", KAFKA_MAX_POLL_INTERVAL_MS="3000")
+    try:
+        market_id = ctx.market(market).id
+        for round_index in range(ROUNDS):
+            sellers = [make_user("seller", **{market: "1"}) for _ in range(SELLERS_PER_ROUND)]
+            for seller in sellers:
+                assert seller.place(currency_symbol=market, order_type="sell", price="1",
+                                    quantity="1").status_code == 201
+            wait_market_applied(ctx, market_id)
+            with ThreadPoolExecutor(DEPOSIT_THREADS) as pool:
+                taker_placed = pool.submit(taker.place, currency_symbol=market, order_type="buy", type="market",
+                                           quote_quantity=str(SELLERS_PER_ROUND))
+                deposits = [pool.submit(seller.deposit, "USD", "1") for seller in sellers]
+                assert taker_placed.result().status_code == 201
+                [deposit.result() for deposit in deposits]
+            wait_market_applied(ctx, market_id)
+            lost = [seller.id for seller in sellers if seller.balances()["USD"]["balance"] != "2"]
+            assert not lost, f"round {round_index}: sellers whose deposit or proceeds vanished: {lost}"
+    finally:
+        assert worker.stop() == 0
+
+
+SELLERS_PER_ROUND = 60
+ROUNDS = 4
+DEPOSIT_THREADS = 16

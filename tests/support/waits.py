@@ -1,0 +1,22 @@
+"""Waiting on the system's state instead of sleeping."""
+from __future__ import annotations
+
+import time
+
+from orders_app.repositories import settlement
+
+SETTLE_TIMEOUT_S = 30.0
+
+
+def wait_market_applied(ctx, market_id: int, timeout_s: float = SETTLE_TIMEOUT_S, poll_s: float = 0.05) -> int:
+    """Until the worker applied every command the API accepted in one market; returns that sequence."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with ctx.uow() as uow:
+            accepted = settlement.accepted_seq(uow.session, market_id)
+            applied = settlement.applied_seqs(uow.session).get(market_id, 0)
+        if accepted == applied:
+            return applied
+        if time.monotonic() > deadline:
+            raise AssertionError(f"market {market_id} not settled after {timeout_s}s: applied {applied} of {accepted}")
+        time.sleep(poll_s)
