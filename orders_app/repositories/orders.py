@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import and_, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
+from orders_app.errors import invariant
 from orders_app.models import OPEN_STATUSES, Order, OrderAmendment
 from orders_app.repositories.bulk import ids_by_market_seq, json_rows, json_table
 
 RESTING_ASKS_PAGE_ROWS = 200
+STRING_COLUMN_LENGTH_MAX = 64  # client_order_id, request_id
 
 
 _NEW_ORDER_COLUMNS = ("market_id", "user_id", "side", "type", "time_in_force", "post_only", "price", "quantity",
@@ -34,6 +36,9 @@ def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], i
     {(market_id, seq): id}."""
     if not rows:
         return {}
+    for row in rows:  # JSON_TABLE would truncate a longer string silently
+        invariant(all(len(row[column] or "") <= STRING_COLUMN_LENGTH_MAX for column in ("client_order_id", "request_id")),
+                  f"order {row['market_id']}/{row['seq']}: a string longer than its column")
     session.execute(_INSERT_NEW_ORDERS, {"now": now, "rows": json_rows(
         [[int(row[column]) if column == "post_only" else row[column] for column in _NEW_ORDER_COLUMNS]
          for row in rows])})
@@ -48,6 +53,16 @@ def find_by_client_order_id(session: Session, user_id: int, client_order_id: str
     return session.execute(
         select(Order).where(Order.user_id == user_id, Order.client_order_id == client_order_id)
     ).scalar_one_or_none()
+
+
+def find_by_client_order_ids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Order]:
+    """{(user_id, client_order_id): order} of those that exist. A locking read (shared): an order with one of
+    these ids that another transaction inserted but has not committed yet is waited for, not missed."""
+    if not keys:
+        return {}
+    rows = session.execute(select(Order).where(tuple_(Order.user_id, Order.client_order_id).in_(sorted(keys)))
+                           .with_for_update(read=True)).scalars()
+    return {(order.user_id, order.client_order_id): order for order in rows}
 
 
 def search(session: Session, *, user_id: int | None, market_id: int | None, side: str | None,

@@ -12,11 +12,12 @@ the unique key decides, and the loser reads the winner's order.
 from __future__ import annotations
 
 import decimal
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from orders_app import money
 from orders_app.errors import (DomainError, InsufficientFunds, NotFound, UnknownSymbol, ValidationFailed,
@@ -32,6 +33,7 @@ from orders_app.services.views import order_view
 from orders_app.unit_of_work import run_transaction
 
 ZERO = Decimal(0)
+log = logging.getLogger(__name__)
 QUOTE_AMOUNT_MAX = Decimal("1000000000000")
 RESTING_ASK_PAGES_MAX = 50  # a market buy by quantity prices at most this many pages of the book
 
@@ -186,15 +188,37 @@ def hold_amount(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext)
 
 def place_batch(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
     """Accept prepared orders in one transaction (one durable commit for all), each refused on its own.
-    A unique-key or foreign-key conflict (a concurrent repeat of a client_order_id, a user deleted
-    meanwhile) fails the whole statement: the orders are then placed one transaction each, so only the
-    conflicting one is affected."""
+    An order with a value its columns cannot hold is refused before the transaction. A statement the
+    database refuses (a concurrent repeat of a client_order_id, a user deleted meanwhile, a value it will
+    not store) fails the whole transaction: the orders are then placed one transaction each, so only the
+    offending one is affected."""
+    outcomes: list[PlacedOrder | DomainError | None] = [_unstorable(prepared) for prepared in batch]
+    storable = [prepared for prepared, outcome in zip(batch, outcomes) if outcome is None]
+    if storable:
+        placed = iter(_place_storable(storable, ctx))
+        outcomes = [outcome if outcome is not None else next(placed) for outcome in outcomes]
+    return outcomes
+
+
+def _place_storable(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
     try:
         return run_transaction(lambda: _place_batch_once(batch, ctx))
-    except IntegrityError as error:
+    except (IntegrityError, DataError) as error:
         if len(batch) > 1:
-            return [outcome for prepared in batch for outcome in place_batch([prepared], ctx)]
+            return [outcome for prepared in batch for outcome in _place_storable([prepared], ctx)]
+        if isinstance(error, DataError):
+            log.warning("order refused by the database: %s", error.orig)
+            return [ValidationFailed("The order has a value the system cannot store.")]
         return [_integrity_outcome(batch[0].command, ctx, error)]
+
+
+def _unstorable(prepared: PreparedOrder) -> DomainError | None:
+    """A refusal for a string longer than its column (the bulk insert would truncate it, not fail)."""
+    client_order_id = prepared.command.client_order_id
+    if client_order_id is not None and len(client_order_id) > orders.STRING_COLUMN_LENGTH_MAX:
+        return ValidationFailed(f"client_order_id is longer than {orders.STRING_COLUMN_LENGTH_MAX} characters.",
+                                "client_order_id")
+    return None
 
 
 def _integrity_outcome(command: PlaceOrder, ctx: ServiceContext, error: IntegrityError) -> PlacedOrder | DomainError:
@@ -214,13 +238,29 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
     the sequence rows — the only lock all of a market's orders share — are held for the shortest time.
     Each order is held in arrival order against what its account has left: refused if it does not fit."""
     outcomes: list[PlacedOrder | DomainError | None] = [None] * len(batch)
+    repeat_of: dict[int, int] = {}  # index -> index of the earlier order of the batch with its client_order_id
     with ctx.uow() as uow:
         session = uow.session
+        existing = orders.find_by_client_order_ids(session, {
+            (prepared.command.user_id, prepared.command.client_order_id) for prepared in batch
+            if prepared.command.client_order_id is not None})
+        first_with_id: dict[tuple[int, str], int] = {}
+        for index, prepared in enumerate(batch):
+            key = (prepared.command.user_id, prepared.command.client_order_id)
+            if key[1] is None:
+                continue
+            if key in existing:
+                order = existing[key]
+                outcomes[index] = PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
+            elif key in first_with_id:
+                repeat_of[index] = first_with_id[key]
+            else:
+                first_with_id[key] = index
         balances = accounts.lock_many(session, {_account(prepared) for prepared in batch})
         held: dict[tuple[int, str], Decimal] = {}
         for index, prepared in enumerate(batch):
             key, amount = _account(prepared), prepared.hold_amount
-            if amount == 0:
+            if outcomes[index] is not None or index in repeat_of or amount == 0:
                 continue
             if key not in balances or money.subtract(balances[key][0], held.get(key, ZERO)) < amount:
                 outcomes[index] = _refusal(session, prepared, account_exists=key in balances)
@@ -232,10 +272,10 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             for key, amount in held.items()})
         by_market: dict[int, list[int]] = {}
         for index, prepared in enumerate(batch):
-            if outcomes[index] is None:
+            if outcomes[index] is None and index not in repeat_of:
                 by_market.setdefault(prepared.checked.market.id, []).append(index)
         if not by_market:
-            return outcomes
+            return _with_repeats(outcomes, repeat_of)
         now = utc_now()
         values: dict[int, dict] = {}
         for market_id in sorted(by_market):
@@ -263,6 +303,15 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
         uow.commit()
     for index, command, publish in zip(accepted, commands, publishes):
         outcomes[index] = PlacedOrder(command.view, True, (publish,))
+    return _with_repeats(outcomes, repeat_of)
+
+
+def _with_repeats(outcomes: list, repeat_of: dict[int, int]) -> list[PlacedOrder | DomainError]:
+    """A repeat of an earlier order of the batch answers that order (unchanged) if it was accepted, else
+    its own refusal (the first was refused, so the repeat would have been too)."""
+    for index, first in repeat_of.items():
+        outcome = outcomes[first]
+        outcomes[index] = PlacedOrder(outcome.order, False) if isinstance(outcome, PlacedOrder) else outcome
     return outcomes
 
 

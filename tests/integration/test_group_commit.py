@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from orders_app.errors import InsufficientFunds, NotFound
+from orders_app.errors import InsufficientFunds, NotFound, ValidationFailed
 from orders_app.messages import PlaceOrder
 from orders_app.models import LedgerEntry, Order, OutboxEvent
 from orders_app.services.group_commit import GroupCommitter
@@ -122,3 +122,37 @@ def test_concurrent_requests_share_transactions_and_each_gets_its_own_order(ctx,
     for index, user in enumerate(users):
         held = sum(i + 1 for i in range(24) if i % len(users) == index)
         assert Decimal(user.balances()["USD"]["locked"]) == held
+
+
+def test_a_repeat_refused_for_funds_in_the_same_batch_answers_the_first_order(ctx, make_user):
+    user = make_user("repeat", USD="10")  # funds for one of them only
+    first, repeat = place_batch([prepare(ctx, user.id, client_order_id="same-1"),
+                                 prepare(ctx, user.id, client_order_id="same-1")], ctx)
+
+    assert isinstance(first, PlacedOrder) and first.created
+    assert isinstance(repeat, PlacedOrder) and not repeat.created
+    assert repeat.order == first.order
+    assert (user.balances()["USD"]["available"], user.balances()["USD"]["locked"]) == ("0", "10")
+
+
+def test_a_repeat_whose_first_committed_in_an_earlier_batch_answers_the_first_order(ctx, make_user):
+    """The repeat passed the request thread's look-up before the first order committed (forced here by calling
+    the batch directly): its batch then finds the funds gone, and must still answer the first order."""
+    user = make_user("repeat", USD="10")
+    [first] = place_batch([prepare(ctx, user.id, client_order_id="same-2")], ctx)
+    [repeat] = place_batch([prepare(ctx, user.id, client_order_id="same-2")], ctx)
+
+    assert isinstance(first, PlacedOrder) and first.created
+    assert isinstance(repeat, PlacedOrder) and not repeat.created and repeat.order == first.order
+
+
+def test_an_order_the_database_refuses_fails_alone_not_its_whole_batch(ctx, make_user):
+    """A value that passed validation but not the database (here a client_order_id longer than its column,
+    prepared directly) must not fail the other users' orders that share its transaction."""
+    good, bad = make_user("good", USD="100"), make_user("bad", USD="100")
+    outcomes = place_batch([prepare(ctx, good.id), prepare(ctx, bad.id, client_order_id="x" * 65),
+                            prepare(ctx, good.id, price="20")], ctx)
+
+    assert [type(outcome) for outcome in outcomes] == [PlacedOrder, ValidationFailed, PlacedOrder]
+    assert good.balances()["USD"]["locked"] == "30"
+    assert bad.balances()["USD"]["locked"] == "0"

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+import requests
 
 from orders_app.messages import Fund
 from orders_app.reconcile import reconcile
@@ -17,7 +18,7 @@ from orders_app.repositories import accounts, settlement
 from orders_app.services.funding import fund
 from orders_app.services.markets import add_market
 from orders_app.services.settling import MarketRuntime, settle_commands
-from tests.processes import WorkerProcess
+from tests.processes import ApiServer, WorkerProcess
 from tests.support.waits import wait_market_applied
 
 
@@ -98,3 +99,28 @@ def test_first_quote_deposits_racing_the_sellers_first_proceeds_all_count(client
 SELLERS_PER_ROUND = 60
 ROUNDS = 4
 DEPOSIT_THREADS = 16
+
+
+@pytest.mark.slow
+def test_concurrent_repeats_of_a_client_order_id_across_processes_all_answer_the_first_order(make_user):
+    """Funds for one order only: whichever repeat commits first is the order; every other repeat, in any
+    process or batch, answers it with 200 — never INSUFFICIENT_FUNDS."""
+    server = ApiServer("api-repeats", workers=2, threads=8)
+    try:
+        for round_index in range(REPEAT_ROUNDS):
+            user = make_user("repeats", USD="10")
+            body = {"order_type": "buy", "currency_symbol": "BTC", "price": "10", "quantity": "1",
+                    "client_order_id": f"repeat-{round_index}"}
+            with ThreadPoolExecutor(REPEATS) as pool:
+                responses = list(pool.map(lambda _: requests.post(f"{server.url}/api/orders", json=body,
+                                                                   headers=user.headers, timeout=30),
+                                          range(REPEATS)))
+            statuses = sorted(response.status_code for response in responses)
+            assert statuses == [200] * (REPEATS - 1) + [201], [response.json() for response in responses]
+            assert len({response.json()["order"]["id"] for response in responses}) == 1
+    finally:
+        server.stop()
+
+
+REPEATS = 12
+REPEAT_ROUNDS = 5
