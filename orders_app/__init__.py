@@ -41,6 +41,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={
             "pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size,
+            "pool_timeout": settings.db_pool_timeout_s,
             "pool_pre_ping": True, "pool_recycle": 3600, "isolation_level": "READ COMMITTED",
             "connect_args": {"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30}},
         MAX_CONTENT_LENGTH=settings.request_body_bytes_max,

@@ -118,6 +118,7 @@ def list_markets_command() -> None:
 @click.option("--min-quantity", default=None, help="Default 0.00000001.")
 @click.option("--max-price", default=None, help="Default 1000000000.")
 @click.option("--max-quantity", default=None, help="Default 1000000000.")
+@click.option("--min-notional", default=None, help="Smallest price x quantity of a limit order. Default 0 (none).")
 def add_market_command(symbol: str, **options: str | None) -> None:
     """Add the market SYMBOL quoted in QUOTE_CURRENCY; API and workers pick it up within a second."""
     from orders_app.services.markets import add_market

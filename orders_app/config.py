@@ -107,6 +107,8 @@ class Settings:
     market_buy_collar_percent: int = 5
     merge_same_price_orders: bool = False
     db_pool_size: int = 10
+    db_pool_timeout_s: int = 5
+    max_open_orders_per_user: int = 1000
     api_key_cache_seconds: int = 30
     request_body_bytes_max: int = 64 * 1024
     check_schema_on_start: bool = True
@@ -178,6 +180,8 @@ class Settings:
             market_buy_collar_percent=_int(env, "MARKET_BUY_COLLAR_PERCENT", 5, 0, 100),
             merge_same_price_orders=_bool(env, "MERGE_SAME_PRICE_ORDERS", False),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
+            db_pool_timeout_s=_int(env, "DB_POOL_TIMEOUT_S", 5, 1, 300),
+            max_open_orders_per_user=_int(env, "MAX_OPEN_ORDERS_PER_USER", 1000, 1, 1_000_000),
             api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 30, 0, 3600),
             check_schema_on_start=_bool(env, "CHECK_SCHEMA_ON_START", True),
             worker_metrics_host=_name(env, "WORKER_METRICS_HOST", "127.0.0.1"),

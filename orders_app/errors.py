@@ -15,6 +15,7 @@ import logging
 from flask import Flask, g, jsonify
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ class UnknownSymbol(DomainError):
     code, status = "UNKNOWN_SYMBOL", 400
 
 
+class TooManyOpenOrders(DomainError):
+    code, status = "TOO_MANY_OPEN_ORDERS", 400
+
+
 class Unauthorized(DomainError):
     code, status = "UNAUTHORIZED", 401
 
@@ -64,6 +69,17 @@ RETRY_AFTER_S = 1  # the Retry-After of every 503: outages and lock conflicts ar
 
 class ServiceUnavailable(DomainError):
     code, status, retry_after_s = "SERVICE_UNAVAILABLE", 503, RETRY_AFTER_S
+
+
+class OrderStatusUnknown(DomainError):
+    """The service cannot tell whether the order was recorded (the database went away during COMMIT, or its
+    batch outlived the request's wait). A retry with the same client_order_id is always safe: it answers the
+    order if it was recorded, and places it if not."""
+    code, status, retry_after_s = "ORDER_STATUS_UNKNOWN", 503, RETRY_AFTER_S
+
+
+class CommitOutcomeUnknown(Exception):
+    """The connection failed during COMMIT: the transaction may or may not have been applied."""
 
 
 class RateLimited(DomainError):
@@ -170,6 +186,18 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and getattr(error, "valid_methods", None):
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+    @app.errorhandler(CommitOutcomeUnknown)
+    def on_commit_outcome_unknown(error: CommitOutcomeUnknown):
+        log.warning("commit outcome unknown: %s", error.__cause__, extra={"request_id": g.get("request_id")})
+        return render(503, "SERVICE_UNAVAILABLE", "The database went away while this change was being committed: "
+                      "it may or may not have been applied. Check before repeating it.", retry_after_s=RETRY_AFTER_S)
+
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def on_pool_exhausted(error: SQLAlchemyTimeoutError):
+        log.warning("no database connection free: %s", error, extra={"request_id": g.get("request_id")})
+        return render(503, "SERVICE_UNAVAILABLE", "The service is busy; try again shortly.",
+                      retry_after_s=RETRY_AFTER_S)
 
     @app.errorhandler(OperationalError)
     def on_database_unavailable(error: OperationalError):

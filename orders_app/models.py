@@ -44,6 +44,7 @@ class Market(Base):
     min_quantity: Mapped[Decimal] = mapped_column(Amount)
     max_price: Mapped[Decimal] = mapped_column(Amount)
     max_quantity: Mapped[Decimal] = mapped_column(Amount)
+    min_notional: Mapped[Decimal] = mapped_column(Amount, server_default="0")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=NOW)
 
@@ -139,6 +140,7 @@ class Order(Base):
         Index("ix_orders_user_id", "user_id", "id"),
         Index("ix_orders_book", "market_id", "side", "status", "price", "seq"),
         Index("ix_orders_status", "status", "id"),
+        Index("ix_orders_user_status", "user_id", "status"),
         CheckConstraint("locked_amount >= 0", name="ck_orders_locked_nonnegative"),
         CheckConstraint("filled_quantity >= 0", name="ck_orders_filled_nonnegative"),
     )

@@ -10,10 +10,10 @@ import logging
 import time
 from typing import Callable, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orders_app.errors import ServiceUnavailable
+from orders_app.errors import CommitOutcomeUnknown, ServiceUnavailable, is_database_unreachable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,7 +44,14 @@ class UnitOfWork:
             self.session = None
 
     def commit(self) -> None:
-        self.session.commit()
+        """Commit; a connection lost during COMMIT raises `CommitOutcomeUnknown` (never retried: the
+        transaction may have been applied)."""
+        try:
+            self.session.commit()
+        except DBAPIError as error:
+            if is_database_unreachable(error):
+                raise CommitOutcomeUnknown(str(error.orig)) from error
+            raise
         self._committed = True
 
 

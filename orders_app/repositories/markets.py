@@ -21,13 +21,15 @@ class MarketSpec:
     min_quantity: Decimal
     max_price: Decimal
     max_quantity: Decimal
+    min_notional: Decimal = Decimal(0)  # a limit order's price x quantity may not be below it
 
 
 def load_markets(session: Session) -> dict[str, MarketSpec]:
     rows = session.execute(select(Market).where(Market.enabled.is_(True)).order_by(Market.id)).scalars()
     return {m.symbol: MarketSpec(m.id, m.symbol, m.quote_asset, m.price_step.normalize(),
                                  m.quantity_step.normalize(), m.min_quantity.normalize(),
-                                 m.max_price.normalize(), m.max_quantity.normalize()) for m in rows}
+                                 m.max_price.normalize(), m.max_quantity.normalize(), m.min_notional.normalize())
+            for m in rows}
 
 
 def load_asset_scales(session: Session) -> dict[str, int]:
@@ -54,12 +56,14 @@ def take_seqs(session: Session, market_id: int, count: int) -> int:
 
 
 def add(session: Session, *, symbol: str, quote_asset: str, base_scale: int, price_step: Decimal,
-        quantity_step: Decimal, min_quantity: Decimal, max_price: Decimal, max_quantity: Decimal) -> int:
+        quantity_step: Decimal, min_quantity: Decimal, max_price: Decimal, max_quantity: Decimal,
+        min_notional: Decimal = Decimal(0)) -> int:
     """A new market (and its base asset if new), with both sequence rows."""
     session.execute(mysql_insert(Asset).values(symbol=symbol, scale=base_scale).prefix_with("IGNORE"))
     market_id = int(session.execute(insert(Market).values(
         symbol=symbol, quote_asset=quote_asset, price_step=price_step, quantity_step=quantity_step,
-        min_quantity=min_quantity, max_price=max_price, max_quantity=max_quantity, enabled=True,
+        min_quantity=min_quantity, max_price=max_price, max_quantity=max_quantity, min_notional=min_notional,
+        enabled=True,
     )).inserted_primary_key[0])
     session.execute(insert(MarketSequence).values(market_id=market_id, last_seq=0))
     session.execute(insert(MarketState).values(market_id=market_id, last_seq=0))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from orders_app.errors import invariant
@@ -43,6 +43,21 @@ def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], i
         [[int(row[column]) if column == "post_only" else row[column] for column in _NEW_ORDER_COLUMNS]
          for row in rows])})
     return ids_by_market_seq(session, _NEW_ORDER_IDS, ((row["market_id"], row["seq"]) for row in rows))
+
+
+_LOCK_USERS_COUNT_OPEN = text(
+    "SELECT u.id, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.id AND o.status IN ('pending', 'partially_filled'))"
+    " FROM users u WHERE u.id IN :user_ids ORDER BY u.id FOR UPDATE").bindparams(bindparam("user_ids", expanding=True))
+
+
+def lock_users_count_open(session: Session, user_ids: set[int]) -> dict[int, int]:
+    """{user_id: open orders} of existing users, locking their rows (sorted) until commit, so that two
+    transactions placing orders for one user count each other's (ix_orders_user_status: walks open orders
+    only). The matching worker only ever lowers the count, so it takes no such lock."""
+    if not user_ids:
+        return {}
+    return {int(user_id): int(count)
+            for user_id, count in session.execute(_LOCK_USERS_COUNT_OPEN, {"user_ids": sorted(user_ids)})}
 
 
 def get(session: Session, order_id: int) -> Order | None:

@@ -17,14 +17,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from orders_app.errors import ServiceUnavailable
+from orders_app.errors import OrderStatusUnknown
 from orders_app.metrics import PLACE_BATCH_ORDERS, PLACE_BATCH_SECONDS
 from orders_app.services import ServiceContext
 from orders_app.services.placing import PlacedOrder, PreparedOrder, place_batch
 
 log = logging.getLogger(__name__)
 
-WAIT_TIMEOUT_S = 60.0  # a request gives up waiting (503) if its batch never finishes
+WAIT_TIMEOUT_S = 60.0  # a request stops waiting for its batch (503 ORDER_STATUS_UNKNOWN) after this
 
 
 @dataclass
@@ -48,7 +48,8 @@ class GroupCommitter:
         self._ensure_thread()
         self._queue.put(ticket)
         if not ticket.done.wait(WAIT_TIMEOUT_S):
-            raise ServiceUnavailable("The order could not be recorded in time; it was not accepted.")
+            raise OrderStatusUnknown("The order's batch did not finish in time: it may still be recorded. Retry with "
+                                     "the same client_order_id, or look for the order before placing it again.")
         if isinstance(ticket.outcome, BaseException):
             raise ticket.outcome
         return ticket.outcome

@@ -11,7 +11,7 @@ from orders_app.services import ServiceContext
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,16}$")
 DEFAULT_STEPS = {"price_step": Decimal("0.000001"), "quantity_step": Decimal("0.00000001"),
                  "min_quantity": Decimal("0.00000001"), "max_price": Decimal("1000000000"),
-                 "max_quantity": Decimal("1000000000")}
+                 "max_quantity": Decimal("1000000000"), "min_notional": Decimal(0)}
 BASE_SCALE = 8
 
 

@@ -20,12 +20,12 @@ from typing import Protocol
 from sqlalchemy.exc import DataError, IntegrityError
 
 from orders_app import money
-from orders_app.errors import (DomainError, InsufficientFunds, NotFound, UnknownSymbol, ValidationFailed,
-                               invariant)
+from orders_app.errors import (CommitOutcomeUnknown, DomainError, InsufficientFunds, NotFound, OrderStatusUnknown,
+                               TooManyOpenOrders, UnknownSymbol, ValidationFailed, invariant)
 from orders_app.messages import PlaceOrder
 from orders_app.metrics import ORDERS_ACCEPTED, ORDERS_REFUSED
 from orders_app.models import Order
-from orders_app.repositories import accounts, markets, orders, users
+from orders_app.repositories import accounts, markets, orders
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
 from orders_app.services.events import MarketCommand, PendingPublish, record_market_event, record_market_events
@@ -99,6 +99,9 @@ def check_order(command: PlaceOrder, ctx: ServiceContext) -> CheckedOrder:
         quote_scale = ctx.asset_scales[market.quote_asset]
         quote_quantity = _amount(command.quote_quantity, "quote_quantity",
                                  step=money.scale_step(quote_scale), maximum=QUOTE_AMOUNT_MAX)
+    if price is not None and market.min_notional and money.multiply(price, quantity) < market.min_notional:
+        raise ValidationFailed(f"price x quantity is below this market's minimum notional of "
+                               f"{money.format_amount(market.min_notional)} {market.quote_asset}.", "quantity")
     hold_asset = market.quote_asset if command.side == "buy" else market.symbol
     return CheckedOrder(market, price, quantity, quote_quantity, hold_asset)
 
@@ -203,6 +206,9 @@ def place_batch(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedO
 def _place_storable(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
     try:
         return run_transaction(lambda: _place_batch_once(batch, ctx))
+    except CommitOutcomeUnknown as error:
+        log.warning("order batch of %d: commit outcome unknown: %s", len(batch), error)
+        return [_status_unknown()] * len(batch)
     except (IntegrityError, DataError) as error:
         if len(batch) > 1:
             return [outcome for prepared in batch for outcome in _place_storable([prepared], ctx)]
@@ -210,6 +216,11 @@ def _place_storable(batch: list[PreparedOrder], ctx: ServiceContext) -> list[Pla
             log.warning("order refused by the database: %s", error.orig)
             return [ValidationFailed("The order has a value the system cannot store.")]
         return [_integrity_outcome(batch[0].command, ctx, error)]
+
+
+def _status_unknown() -> OrderStatusUnknown:
+    return OrderStatusUnknown("The database went away while the order was being committed: it may or may not be "
+                              "recorded. Retry with the same client_order_id, or look for the order first.")
 
 
 def _unstorable(prepared: PreparedOrder) -> DomainError | None:
@@ -232,11 +243,13 @@ def _integrity_outcome(command: PlaceOrder, ctx: ServiceContext, error: Integrit
 
 
 def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
-    """Lock order: the accounts (one statement, sorted by user and asset, as every transaction that holds
-    several), then each market's sequence row (sorted by market id), held to commit so that sequence
-    numbers commit in order. The holds come first so that a refused order takes no sequence number and
-    the sequence rows — the only lock all of a market's orders share — are held for the shortest time.
-    Each order is held in arrival order against what its account has left: refused if it does not fit."""
+    """Lock order: orders already recorded with the batch's client ids (shared), the accounts (one
+    statement, sorted by user and asset, as every transaction that holds several), the users (sorted: their
+    open orders are counted against MAX_OPEN_ORDERS_PER_USER), then each market's sequence row (sorted by
+    market id), held to commit so that sequence numbers commit in order. The holds come first so that a
+    refused order takes no sequence number and the sequence rows — the only lock all of a market's orders
+    share — are held for the shortest time. Each order is checked in arrival order against what its user
+    and account have left: refused on its own if it does not fit."""
     outcomes: list[PlacedOrder | DomainError | None] = [None] * len(batch)
     repeat_of: dict[int, int] = {}  # index -> index of the earlier order of the batch with its client_order_id
     with ctx.uow() as uow:
@@ -257,15 +270,26 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             else:
                 first_with_id[key] = index
         balances = accounts.lock_many(session, {_account(prepared) for prepared in batch})
+        open_orders = orders.lock_users_count_open(session, {prepared.command.user_id for prepared in batch})
+        open_orders_max = ctx.settings.max_open_orders_per_user
         held: dict[tuple[int, str], Decimal] = {}
         for index, prepared in enumerate(batch):
-            key, amount = _account(prepared), prepared.hold_amount
-            if outcomes[index] is not None or index in repeat_of or amount == 0:
+            key, amount, user_id = _account(prepared), prepared.hold_amount, prepared.command.user_id
+            if outcomes[index] is not None or index in repeat_of:
                 continue
-            if key not in balances or money.subtract(balances[key][0], held.get(key, ZERO)) < amount:
-                outcomes[index] = _refusal(session, prepared, account_exists=key in balances)
+            if user_id not in open_orders:
+                outcomes[index] = NotFound(f"User {user_id} does not exist.", "userId")
                 continue
-            held[key] = money.add(held.get(key, ZERO), amount)
+            if open_orders[user_id] >= open_orders_max:
+                outcomes[index] = TooManyOpenOrders(f"You have {open_orders_max} open orders, the most allowed; "
+                                                    "cancel some first.")
+                continue
+            if amount and (key not in balances or money.subtract(balances[key][0], held.get(key, ZERO)) < amount):
+                outcomes[index] = _insufficient(amount, prepared.checked.hold_asset)
+                continue
+            open_orders[user_id] += 1
+            if amount:
+                held[key] = money.add(held.get(key, ZERO), amount)
         accounts.write_balances(session, {
             key: accounts.BalanceChange(money.subtract(balances[key][0], amount), money.add(balances[key][1], amount),
                                         -amount, amount)
@@ -319,14 +343,6 @@ def _account(prepared: PreparedOrder) -> tuple[int, str]:
     return prepared.command.user_id, prepared.checked.hold_asset
 
 
-def _refusal(session, prepared: PreparedOrder, *, account_exists: bool) -> DomainError:
-    """An account row implies its user (foreign key): only a missing account costs a user lookup."""
-    command, checked = prepared.command, prepared.checked
-    if not account_exists and not users.exists(session, command.user_id):
-        return NotFound(f"User {command.user_id} does not exist.", "userId")
-    return _insufficient(prepared.hold_amount, checked.hold_asset)
-
-
 def _insufficient(amount: Decimal, asset: str) -> InsufficientFunds:
     return InsufficientFunds(f"Placing this order needs {money.format_amount(amount)} {asset} available.",
                              "quantity")
@@ -357,7 +373,10 @@ def _merge_into_pending_buy(command: PlaceOrder, checked: CheckedOrder, ctx: Ser
     with ctx.uow() as uow:
         merged = _merge(uow.session, ctx, command, checked)
         if merged is not None:
-            uow.commit()
+            try:
+                uow.commit()
+            except CommitOutcomeUnknown:
+                raise _status_unknown() from None
         return merged
 
 

@@ -1,16 +1,19 @@
 """Group commit: several requests' orders in one transaction, each accepted or refused on its own."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from orders_app.errors import InsufficientFunds, NotFound, ValidationFailed
+from orders_app.errors import InsufficientFunds, NotFound, OrderStatusUnknown, TooManyOpenOrders, ValidationFailed
 from orders_app.messages import PlaceOrder
 from orders_app.models import LedgerEntry, Order, OutboxEvent
+from orders_app.services import group_commit
 from orders_app.services.group_commit import GroupCommitter
+from orders_app.unit_of_work import UnitOfWork
 from orders_app.services.placing import PlacedOrder, PreparedOrder, check_order, place_batch, place_order
 
 
@@ -156,3 +159,101 @@ def test_an_order_the_database_refuses_fails_alone_not_its_whole_batch(ctx, make
     assert [type(outcome) for outcome in outcomes] == [PlacedOrder, ValidationFailed, PlacedOrder]
     assert good.balances()["USD"]["locked"] == "30"
     assert bad.balances()["USD"]["locked"] == "0"
+
+
+def test_a_batch_that_outlives_the_wait_answers_status_unknown_and_a_retry_finds_the_order(
+        ctx, make_user, monkeypatch):
+    user = make_user("slow", USD="100")
+    batch_may_finish = threading.Event()
+
+    def slow_place_batch(batch, ctx_):
+        batch_may_finish.wait(10)
+        return place_batch(batch, ctx_)
+
+    monkeypatch.setattr(group_commit, "place_batch", slow_place_batch)
+    monkeypatch.setattr(group_commit, "WAIT_TIMEOUT_S", 0.2)
+    committer = GroupCommitter(ctx, batch_orders_max=8)
+    prepared = prepare(ctx, user.id, client_order_id="late-1")
+    try:
+        with pytest.raises(OrderStatusUnknown) as refused:
+            committer.submit(prepared)
+        assert (refused.value.status, refused.value.retry_after_s) == (503, 1)
+    finally:
+        batch_may_finish.set()
+        committer.stop()
+    retried = place_order(prepared.command, ctx)  # the safe retry: same client_order_id
+    assert not retried.created and retried.order["client_order_id"] == "late-1"
+    assert user.balances()["USD"]["locked"] == "10"
+
+
+def test_a_connection_lost_during_commit_answers_status_unknown_and_the_retry_is_safe(
+        app, client, ctx, make_user, monkeypatch):
+    user = make_user("lost", USD="100")
+    real_commit = UnitOfWork.commit
+    killed = []
+
+    def commit_on_a_killed_connection(uow):
+        if not killed:
+            connection_id = uow.session.execute(text("SELECT CONNECTION_ID()")).scalar()
+            with ctx.uow() as other:
+                other.session.execute(text(f"KILL CONNECTION {int(connection_id)}"))
+            killed.append(connection_id)
+        return real_commit(uow)
+
+    monkeypatch.setattr(UnitOfWork, "commit", commit_on_a_killed_connection)
+    body = {"order_type": "buy", "currency_symbol": "BTC", "price": "10", "quantity": "1",
+            "client_order_id": "lost-commit-1"}
+    response = user.place(**body)
+    monkeypatch.undo()
+
+    assert killed and response.status_code == 503, response.json
+    assert response.json["error"]["code"] == "ORDER_STATUS_UNKNOWN" and response.headers["Retry-After"] == "1"
+    retried = user.place(**body)
+    assert retried.status_code in (200, 201), retried.json
+    assert len([order for order in user.orders() if order["client_order_id"] == "lost-commit-1"]) == 1
+
+
+def test_an_exhausted_connection_pool_answers_503_not_500(app, client, admin_headers, monkeypatch):
+    from orders_app.extensions import db
+    with app.app_context():
+        pool = db.engine.pool
+        monkeypatch.setattr(pool, "_timeout", 0.2)
+        held = []
+        try:
+            while pool.checkedout() < pool.size() + pool._max_overflow:
+                held.append(db.engine.connect())
+            response = client.post("/api/admin/users", json={}, headers=admin_headers)
+            assert response.status_code == 503 and response.json["error"]["code"] == "SERVICE_UNAVAILABLE"
+        finally:
+            for connection in held:
+                connection.close()
+
+
+def test_a_user_at_the_open_order_cap_is_refused_until_an_order_ends(ctx, make_user, monkeypatch):
+    monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, max_open_orders_per_user=3))
+    user, other = make_user("capped", USD="100"), make_user("other", USD="100")
+    outcomes = place_batch([prepare(ctx, user.id, price="1") for _ in range(4)] + [prepare(ctx, other.id)], ctx)
+
+    assert [type(outcome) for outcome in outcomes] == [PlacedOrder] * 3 + [TooManyOpenOrders, PlacedOrder]
+    assert (outcomes[3].status, outcomes[3].code) == (400, "TOO_MANY_OPEN_ORDERS")
+    [later] = place_batch([prepare(ctx, user.id, price="1")], ctx)  # a later batch counts the committed ones
+    assert isinstance(later, TooManyOpenOrders)
+    assert user.balances()["USD"]["locked"] == "3"
+
+
+def test_concurrent_batches_never_place_more_than_the_cap_for_one_user(ctx, make_user, monkeypatch):
+    """Buys hold USD and sells hold BTC: no account lock is shared, only the user's row."""
+    monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, max_open_orders_per_user=5))
+    user = make_user("capped", USD="1000", BTC="10")
+    results: list = []
+
+    def place(side: str) -> None:
+        for _ in range(5):
+            results.extend(place_batch([prepare(ctx, user.id, side=side, price="10" if side == "buy" else "20",
+                                                quantity="0.1")], ctx))
+
+    threads = [threading.Thread(target=place, args=(side,)) for side in ("buy", "sell")]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    assert sum(isinstance(outcome, PlacedOrder) for outcome in results) == 5
+    assert len([order for order in user.orders() if order["status"] == "pending"]) == 5

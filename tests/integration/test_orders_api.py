@@ -1,9 +1,12 @@
 """The API contract of SPEC.md, endpoint by endpoint, against the real database and broker."""
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import pytest
+
+from orders_app.services.markets import add_market
 
 SEED_BODY = {"userId": None, "order_type": "buy", "currency_symbol": "BTC", "price": 5.123456, "quantity": 2.0}
 
@@ -302,3 +305,16 @@ def test_metrics_count_requests_and_orders_by_outcome(client, make_user):
     response = client.get("/metrics")
     assert response.status_code == 200 and response.content_type.startswith("text/plain")
     assert "orders_http_request_duration_seconds_bucket" in response.data.decode()
+
+
+def test_a_limit_order_below_the_markets_minimum_notional_is_refused(client, admin_headers, make_user, app):
+    ctx = app.extensions["orders_service_context"]
+    symbol = "N" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, ctx, min_notional=Decimal("10"))
+    user = make_user("notional", USD="1000", **{symbol: "10"})
+
+    small = user.place(currency_symbol=symbol, order_type="buy", price="9.99", quantity="1")
+    assert small.status_code == 400, small.json
+    assert small.json["error"]["code"] == "VALIDATION_ERROR" and "minimum notional of 10 USD" in small.json["error"]["message"]
+    assert user.place(currency_symbol=symbol, order_type="sell", price="5", quantity="2").status_code == 201
+    assert user.balances()["USD"]["locked"] == "0"
