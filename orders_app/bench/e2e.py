@@ -389,6 +389,7 @@ def _series(load: LoadResult, t0: float, poller: SeqPoller) -> dict:
 
 def report_text(figures: dict) -> str:
     lat, lag = figures["accept_latency_ms"], figures["settlement_lag_ms"]
+    cpus = figures.get("machine", {}).get("cpus") or os.cpu_count()
     lines = [
         f"orders sent            {figures['orders']:,} over {figures['concurrency']} keep-alive connections, "
         f"{figures['users']} users ({figures['service']})",
@@ -402,7 +403,7 @@ def report_text(figures: dict) -> str:
         f"load client CPU        {figures['load_client_cpu_percent_of_one_core']} % of one core",
         "CPU per order          " + ", ".join(f"{name} {ms} ms" for name, ms in figures["cpu_ms_per_order"].items())
         + f"; total {figures['cpu_ms_per_order_total']} ms -> at most "
-        f"{2000 / max(figures['cpu_ms_per_order_total'], 1e-9):,.0f} orders/s on 2 cores",
+        f"{1000 * cpus / max(figures['cpu_ms_per_order_total'], 1e-9):,.0f} orders/s on {cpus} cores",
     ]
     if figures.get("resting_orders"):
         lines.append(f"book                   {figures['resting_orders']:,} resting orders (seeded in "
