@@ -90,6 +90,12 @@ def start_service(log_dir: Path) -> Service:
     raise RuntimeError(f"the API or the worker did not start; see {log_dir}/bench-api.log, bench-worker.log")
 
 
+def machine() -> dict:
+    """What the figures were measured on (docs/performance.md shows it): every process shares these cores."""
+    memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cpus": os.cpu_count(), "memory_gib": round(memory_bytes / 2**30, 1)}
+
+
 def rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -261,7 +267,7 @@ def run(args) -> dict:
         with ctx.session_factory() as session:
             report = reconcile(session)
         figures = _figures(args, load, t0, t_settled, poller, seq_of, trades, traded, report)
-        figures.update(worker_rss_mib_before=worker_rss_before, worker_rss_mib_after=worker_rss,
+        figures.update(machine=machine(), worker_rss_mib_before=worker_rss_before, worker_rss_mib_after=worker_rss,
                        resting_orders=args.resting, seeding_s=round(seeding_s, 1), symbol=symbol,
                        service=("given: " + args.url) if args.url else
                        f"started: gunicorn {os.environ.get('GUNICORN_WORKERS', '1')} x "
@@ -383,6 +389,7 @@ def _series(load: LoadResult, t0: float, poller: SeqPoller) -> dict:
 
 def report_text(figures: dict) -> str:
     lat, lag = figures["accept_latency_ms"], figures["settlement_lag_ms"]
+    cpus = figures.get("machine", {}).get("cpus") or os.cpu_count()
     lines = [
         f"orders sent            {figures['orders']:,} over {figures['concurrency']} keep-alive connections, "
         f"{figures['users']} users ({figures['service']})",
@@ -396,7 +403,7 @@ def report_text(figures: dict) -> str:
         f"load client CPU        {figures['load_client_cpu_percent_of_one_core']} % of one core",
         "CPU per order          " + ", ".join(f"{name} {ms} ms" for name, ms in figures["cpu_ms_per_order"].items())
         + f"; total {figures['cpu_ms_per_order_total']} ms -> at most "
-        f"{2000 / max(figures['cpu_ms_per_order_total'], 1e-9):,.0f} orders/s on 2 cores",
+        f"{1000 * cpus / max(figures['cpu_ms_per_order_total'], 1e-9):,.0f} orders/s on {cpus} cores",
     ]
     if figures.get("resting_orders"):
         lines.append(f"book                   {figures['resting_orders']:,} resting orders (seeded in "
