@@ -1,12 +1,13 @@
-# One image for the API (gunicorn), the matching worker (python consumer.py), the migration (alembic) and
-# the operator CLI (python -m orders_app.cli). Used by docker-compose.yml; not built on our machines.
+# One image for the API (gunicorn), the matching worker (orders-worker), the migration (alembic) and the
+# operator CLI (orders-cli). Runtime dependencies only. Used by docker-compose.yml; not built on our machines.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN useradd --create-home --uid 10001 orders && chown -R orders /app
+RUN pip install --no-cache-dir --no-deps . \
+    && useradd --create-home --uid 10001 orders && chown -R orders /app
 USER orders
 EXPOSE 3000 9100
 CMD ["gunicorn", "wsgi:app"]

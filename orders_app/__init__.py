@@ -12,6 +12,8 @@ from sqlalchemy.orm import sessionmaker
 
 from orders_app.config import Settings
 
+__version__ = "0.2.0"
+
 log = logging.getLogger("orders_app.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 

@@ -8,8 +8,9 @@
     python -m orders_app.cli rotate-key USER_ID              # revokes the old key, prints the new one
     python -m orders_app.cli reconcile                       # exit 1 with a report on any breach
     python -m orders_app.cli prune-outbox [--older-than-hours 168]   # delete published, applied rows
+    python -m orders_app.cli migrate                         # alembic upgrade head (also when installed)
 
-Also `flask --app orders_app.cli <command>`. They read the same settings as the API (no admin token
+Installed, the same commands are `orders-cli <command>`; also `flask --app orders_app.cli <command>`. They read the same settings as the API (no admin token
 needed) and never touch Kafka: matching picks deposits up from the database, new markets within a second.
 Results are JSON on stdout; an error is one line on stderr and exit status 1.
 """
@@ -186,6 +187,17 @@ def make_app():
 
 cli = FlaskGroup(name="orders_app.cli", create_app=make_app, add_default_commands=False,
                  help="Operator commands of the order system.")
+for _command in commands.commands.values():  # listed by --help without building the app
+    cli.add_command(_command)
+
+
+@cli.command("migrate", with_appcontext=False)
+def migrate_command() -> None:
+    """Upgrade the database (DATABASE_URL) to this code's schema: `alembic upgrade head`."""
+    from alembic import command
+
+    from orders_app.schema_version import alembic_config
+    command.upgrade(alembic_config(), "head")
 
 if __name__ == "__main__":
     cli()

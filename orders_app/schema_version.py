@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -12,11 +13,21 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from orders_app.config import ROOT_DIR, ConfigError
 
 
+def alembic_config() -> Config:
+    """Alembic's configuration: the checkout's `alembic.ini` and `migrations/`, or, in an installed package
+    (no checkout around it), the migrations shipped inside it as `orders_app.migrations`."""
+    if (ROOT_DIR / "migrations" / "env.py").exists():
+        config = Config(str(ROOT_DIR / "alembic.ini"))
+        config.set_main_option("script_location", str(ROOT_DIR / "migrations"))
+    else:
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    return config
+
+
 @lru_cache(maxsize=1)
 def expected_revision() -> str:
-    config = Config(str(ROOT_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT_DIR / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def check_schema_current(engine: Engine) -> None:
@@ -31,4 +42,4 @@ def check_schema_current(engine: Engine) -> None:
     head = expected_revision()
     if current != head:
         raise ConfigError(f"The database schema is at {current or 'nothing'} but this code needs {head}: "
-                          f"run `alembic upgrade head` (with the same DATABASE_URL) first.")
+                          f"run `alembic upgrade head` or `orders-cli migrate` (with the same DATABASE_URL) first.")

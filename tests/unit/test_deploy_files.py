@@ -49,7 +49,8 @@ def test_compose_wires_the_apps_by_documented_environment_only():
 def test_dockerfile_installs_the_pinned_requirements_and_serves_the_api():
     dockerfile = (ROOT_DIR / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11", dockerfile, re.M)
-    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
+    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile  # runtime only
+    assert "requirements-dev" not in dockerfile
     assert 'CMD ["gunicorn", "wsgi:app"]' in dockerfile
     ignored = (ROOT_DIR / ".dockerignore").read_text().split()
     assert {".venv", ".devstack", ".env"} <= set(ignored)  # no local secrets or stacks in the image
