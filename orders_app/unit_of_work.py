@@ -27,11 +27,18 @@ RETRY_BACKOFF_S = 0.005
 class UnitOfWork:
     def __init__(self, session_factory: sessionmaker):
         self._session_factory = session_factory
-        self.session: Session | None = None
+        self._session: Session | None = None
         self._committed = False
 
+    @property
+    def session(self) -> Session:
+        """The transaction's session; only inside `with uow:`."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside its `with` block")
+        return self._session
+
     def __enter__(self) -> "UnitOfWork":
-        self.session = self._session_factory()
+        self._session = self._session_factory()
         self._committed = False
         return self
 
@@ -41,7 +48,7 @@ class UnitOfWork:
                 self.session.rollback()
         finally:
             self.session.close()
-            self.session = None
+            self._session = None
 
     def commit(self) -> None:
         """Commit; a connection lost during COMMIT raises `CommitOutcomeUnknown` (never retried: the
