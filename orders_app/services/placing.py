@@ -1,13 +1,14 @@
 """Accepting an order: validate against its market, hold funds, record order + outbox event, commit.
 
-Checks that need no lock run first, in the request's thread (`check_order`, a repeated `client_order_id`,
-the amount to hold). Then one transaction — shared by the orders of several requests when the API's group
-committer batches them (`services/group_commit.py`), one durable commit for all — holds each order's
-funds with one conditional UPDATE (0 rows = insufficient funds: that order is refused, the others go on),
-takes each market's next sequence numbers, inserts the orders, their ledger rows and their
-`order_placed` outbox rows. After commit the caller hands the events to the publisher. A repeated
-`client_order_id` returns the first order unchanged (`created=False`), also under concurrent repeats:
-the unique key decides, and the loser reads the winner's order.
+Checks that need no lock run first, in the request's thread (`check_order`, the amount to hold). Then one
+transaction — shared by the orders of several requests when the API's group committer batches them
+(`services/group_commit.py`), one durable commit for all — answers repeated `client_order_id`s with their
+first order (`created=False`), locks the accounts and users, holds each order's funds against what its
+account has left (an order that does not fit, or whose user is at the open-order cap, is refused on its own
+and the others go on), takes each market's next sequence numbers, and inserts the orders, their ledger rows
+and their `order_placed` outbox rows. After commit the caller hands the events to the publisher.
+Concurrent repeats of one `client_order_id` all answer the first order: a shared lock waits for an
+uncommitted one, and the unique key decides the rest (the loser reads the winner's order).
 """
 from __future__ import annotations
 
@@ -155,10 +156,6 @@ def place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer |
 
 def _place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer | None) -> PlacedOrder:
     checked = check_order(command, ctx)
-    if command.client_order_id is not None:
-        existing = _find_existing(command, ctx)
-        if existing is not None:
-            return existing
     if _may_merge(command, ctx):
         merged = run_transaction(lambda: _merge_into_pending_buy(command, checked, ctx))
         if merged is not None:
