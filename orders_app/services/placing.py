@@ -278,11 +278,11 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
                 outcomes[index] = NotFound(f"User {user_id} does not exist.", "userId")
                 continue
             if open_orders[user_id] >= open_orders_max:
-                outcomes[index] = TooManyOpenOrders(f"You have {open_orders_max} open orders, the most allowed; "
-                                                    "cancel some first.")
+                outcomes[index] = _refusal(session, ctx, prepared, TooManyOpenOrders(
+                    f"You have {open_orders_max} open orders, the most allowed; cancel some first."))
                 continue
             if amount and (key not in balances or money.subtract(balances[key][0], held.get(key, ZERO)) < amount):
-                outcomes[index] = _insufficient(amount, prepared.checked.hold_asset)
+                outcomes[index] = _refusal(session, ctx, prepared, _insufficient(amount, prepared.checked.hold_asset))
                 continue
             open_orders[user_id] += 1
             if amount:
@@ -338,6 +338,18 @@ def _with_repeats(outcomes: list, repeat_of: dict[int, int]) -> list[PlacedOrder
 
 def _account(prepared: PreparedOrder) -> tuple[int, str]:
     return prepared.command.user_id, prepared.checked.hold_asset
+
+
+def _refusal(session, ctx: ServiceContext, prepared: PreparedOrder, error: DomainError) -> PlacedOrder | DomainError:
+    """`error`, unless the order is a repeat whose first committed while this batch waited for its locks
+    (its funds or its slot may be what the first one took): then the first order."""
+    command = prepared.command
+    if command.client_order_id is not None:
+        first = orders.find_by_client_order_ids(session, {(command.user_id, command.client_order_id)})
+        if first:
+            order = next(iter(first.values()))
+            return PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
+    return error
 
 
 def _insufficient(amount: Decimal, asset: str) -> InsufficientFunds:
