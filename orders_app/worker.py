@@ -33,7 +33,7 @@ from orders_app.messaging.topics import ensure_topics
 from orders_app.relay import start_relay
 from orders_app.repositories import outbox, settlement
 from orders_app.services import ServiceContext
-from orders_app.services.settling import MarketCommand, MarketRuntime, settle_commands
+from orders_app.services.settling import MarketCommand, MarketRuntime, SettledBatch, settle_commands
 from orders_app.unit_of_work import run_transaction
 
 log = logging.getLogger("orders_app.worker")
@@ -242,12 +242,17 @@ class Worker:
 
     def _settle_all(self, symbol: str, commands: list[MarketCommand]) -> None:
         """Batch after batch while records above the applied sequence remain (more than one batch holds,
-        or some wait behind a gap), so each record is applied or judged now, not left to the catch-up."""
-        while self._settle(symbol, commands) and any(c.seq > self.runtimes[symbol].applied_seq for c in commands):
-            pass
+        or some wait behind a gap), so each record is applied or judged now, not left to the catch-up. A
+        record is judged once: the next round sees only those still ahead, not set aside."""
+        while commands:
+            batch = self._settle(symbol, commands)
+            if batch is None or not batch.commands:
+                return
+            judged = {id(item.command) for item in batch.set_aside}
+            commands = [c for c in commands if c.seq > batch.applied_seq and id(c) not in judged]
 
-    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> int:
-        """Settle one batch of the market; returns how many commands it applied (0 on failure)."""
+    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> SettledBatch | None:
+        """Settle one batch of the market; None if it failed."""
         runtime = self.runtimes[symbol]
         started = time.perf_counter()
         try:
@@ -255,7 +260,7 @@ class Worker:
         except Exception:  # noqa: BLE001 - the batch is retried (Kafka redelivery or catch-up)
             log.exception("settling failed", extra={"market": symbol})
             worker_metrics.SETTLE_FAILURES.labels(symbol).inc()
-            return 0
+            return None
         for set_aside in batch.set_aside:
             self.dead_letters.set_aside(set_aside.command.record, DIFFERS_FROM_DATABASE, set_aside.detail)
         for order_id, why in batch.unprocessable:
@@ -272,7 +277,7 @@ class Worker:
                 "market": symbol, "seq": batch.applied_seq, "commands": batch.commands, "trades": batch.trades,
                 "orders_changed": len(batch.orders), "duration_ms": round(duration_s * 1000, 2)})
             self._log_settled_orders(symbol, batch)
-        return batch.commands
+        return batch
 
     def _log_settled_orders(self, symbol: str, batch) -> None:
         """Every order the batch changed, with the request id that changed it (end-to-end tracing): a
@@ -335,10 +340,14 @@ class Worker:
                                                                   "to_seq": target})
                 deadline = time.monotonic() + CATCH_UP_SLICE_S
                 while (runtime.applied_seq < target and time.monotonic() < deadline
-                       and not self.stopping.is_set() and self._settle(symbol, [], up_to_seq=target)):
+                       and not self.stopping.is_set() and self._catch_up_batch(symbol, target)):
                     pass
                 if runtime.applied_seq >= target:
                     self._behind_since.pop(symbol, None)
+
+    def _catch_up_batch(self, symbol: str, target: int) -> int:
+        batch = self._settle(symbol, [], up_to_seq=target)
+        return batch.commands if batch is not None else 0
 
     # --- metrics --------------------------------------------------------------------------------------
 
