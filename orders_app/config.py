@@ -92,6 +92,7 @@ class Settings:
     log_level: str = "INFO"
     order_events_topic: str = "order-events"
     trade_events_topic: str = "trade-events"
+    order_events_dlq_topic: str = "order-events.dlq"
     kafka_topic_partitions: int = 4
     kafka_max_poll_interval_ms: int = 10000
     kafka_request_timeout_ms: int = 5000
@@ -166,6 +167,7 @@ class Settings:
             log_level=log_level,
             order_events_topic=_name(env, "ORDER_EVENTS_TOPIC", "order-events"),
             trade_events_topic=_name(env, "TRADE_EVENTS_TOPIC", "trade-events"),
+            order_events_dlq_topic=_name(env, "ORDER_EVENTS_DLQ_TOPIC", "order-events.dlq"),
             kafka_topic_partitions=_int(env, "KAFKA_TOPIC_PARTITIONS", 4, 1, 1024),
             kafka_max_poll_interval_ms=_int(env, "KAFKA_MAX_POLL_INTERVAL_MS", 10000, 1000, 3_600_000),
             kafka_request_timeout_ms=_int(env, "KAFKA_REQUEST_TIMEOUT_MS", 5000, 500, 600_000),

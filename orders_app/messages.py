@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 EVENT_SCHEMA_VERSION = 1
+MARKET_COMMAND_TYPES = frozenset({"order_placed", "cancel_requested", "order_amended"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class OrderQuery:
 
 @dataclass(frozen=True)
 class MarketEvent:
-    """One sequenced command for a market's matching worker: `order_placed` or `cancel_requested`."""
+    """One sequenced command for a market's matching worker: one of MARKET_COMMAND_TYPES."""
     event_type: str
     symbol: str
     market_id: int

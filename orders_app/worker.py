@@ -8,6 +8,11 @@ its markets' accepted sequence with its applied one and settles what Kafka did n
 that lost its topics, a lost message). Without a Kafka assignment it does that for every market — safe,
 because `market_state` is locked by whichever worker settles a market. SIGTERM/SIGINT let the current
 batch finish and commit; then it leaves the group cleanly and stops the relay.
+
+A record is untrusted: one the worker cannot read, or whose content differs from the database's command
+of its sequence, is set aside (messaging/dead_letters.py) and the market goes on with the database's
+commands. No exception but a stop request ends the loop: an unexpected one is logged and counted, the
+worker backs off and carries on, the database's catch-up covering whatever Kafka delivered meanwhile.
 """
 from __future__ import annotations
 
@@ -23,11 +28,12 @@ from kafka.partitioner.default import murmur2
 
 from orders_app import worker_metrics
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
+from orders_app.messaging.dead_letters import DeadLetters
 from orders_app.messaging.topics import ensure_topics
 from orders_app.relay import start_relay
 from orders_app.repositories import outbox, settlement
 from orders_app.services import ServiceContext
-from orders_app.services.settling import MarketCommand, MarketRuntime, settle_commands
+from orders_app.services.settling import MarketCommand, MarketRuntime, SettledBatch, settle_commands
 from orders_app.unit_of_work import run_transaction
 
 log = logging.getLogger("orders_app.worker")
@@ -40,6 +46,8 @@ RELAY_CHECK_INTERVAL_S = 1.0
 CONSUMER_CLOSE_TIMEOUT_MS = 3000  # leaving the group is a courtesy: offsets are already committed
 SETTLED_ORDERS_PER_LOG_LINE = 100  # keeps a line well under log shippers' limits (Docker splits at 16 KiB)
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
+LOOP_ERROR_BACKOFF_S = 1.0
+UNKNOWN_MARKET, DIFFERS_FROM_DATABASE = "unknown_market", "differs_from_database"
 
 
 class _Assignment(ConsumerRebalanceListener):
@@ -65,6 +73,8 @@ class Worker:
         self.partition_count: int | None = None
         self._consumer: KafkaConsumer | None = None
         self._relay = None
+        self.dead_letters = DeadLetters(self.settings)
+        self._markets_read: bool | None = None  # markets re-read for this poll's records: None = not tried
         self._behind_since: dict[str, float] = {}
         self._next_catch_up = 0.0
         self._next_relay_check = 0.0
@@ -84,23 +94,31 @@ class Worker:
     def run(self) -> None:
         log.info("worker started", extra={"markets": sorted(self.runtimes)})
         while not self.stopping.is_set():
-            consumer = self._consumer_or_none()
-            if consumer is not None:
-                self._consume_once(consumer)
-            else:
-                self.stopping.wait(0.2)
-            now = time.monotonic()
-            if now >= self._next_catch_up:
-                self._catch_up(now)
-                self._next_catch_up = now + CATCH_UP_INTERVAL_S
-            if now >= self._next_relay_check:
-                self._supervise_relay()
-                self._next_relay_check = now + RELAY_CHECK_INTERVAL_S
-            if self.settings.worker_metrics_port and now >= self._next_metrics_refresh:
-                self._refresh_gauges()
-                self._next_metrics_refresh = now + worker_metrics.REFRESH_INTERVAL_S
+            try:
+                self._run_once()
+            except Exception:  # noqa: BLE001 - a worker that dies stops every market it holds
+                log.exception("worker loop error; backing off")
+                worker_metrics.LOOP_ERRORS.inc()
+                self.stopping.wait(LOOP_ERROR_BACKOFF_S)
         self._close()
         log.info("worker stopped", extra={"settled_commands": self.settled_commands})
+
+    def _run_once(self) -> None:
+        consumer = self._consumer_or_none()
+        if consumer is not None:
+            self._consume_once(consumer)
+        else:
+            self.stopping.wait(0.2)
+        now = time.monotonic()
+        if now >= self._next_catch_up:
+            self._next_catch_up = now + CATCH_UP_INTERVAL_S
+            self._catch_up(now)
+        if now >= self._next_relay_check:
+            self._next_relay_check = now + RELAY_CHECK_INTERVAL_S
+            self._supervise_relay()
+        if self.settings.worker_metrics_port and now >= self._next_metrics_refresh:
+            self._next_metrics_refresh = now + worker_metrics.REFRESH_INTERVAL_S
+            self._refresh_gauges()
 
     def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -109,6 +127,7 @@ class Worker:
                 consumer.close(autocommit=False, timeout_ms=CONSUMER_CLOSE_TIMEOUT_MS)
             except Exception:  # noqa: BLE001
                 log.warning("consumer close failed", exc_info=True)
+        self.dead_letters.close()
         self._stop_relay()
 
     # --- Kafka ----------------------------------------------------------------------------------------
@@ -177,29 +196,63 @@ class Worker:
         if not polled:
             return
         by_symbol: dict[str, list[MarketCommand]] = defaultdict(list)
+        self._markets_read = None
         for records in polled.values():
             for record in records:
-                try:
-                    event = decode_market_event(record.value)
-                except MalformedMessage as error:
-                    log.error("skipping unreadable record", extra={"offset": record.offset, "error": str(error)})
-                    continue
-                if event.symbol not in self.runtimes:
-                    self._sync_markets_or_wait()
-                if event.symbol in self.runtimes:
-                    by_symbol[event.symbol].append(
-                        MarketCommand(event.seq, event.event_type, event.order_id, event.request_id))
+                command = self._command_or_set_aside(record)
+                if command is not None:
+                    by_symbol[command[0]].append(command[1])
         for symbol, commands in by_symbol.items():
-            self._settle(symbol, commands)
+            self._settle_all(symbol, commands)
+        try:
+            self.dead_letters.flush()
+        except Exception as error:  # noqa: BLE001 - not copied: the records must come again, so no commit
+            log.warning("DLQ copies not confirmed: %s; the records will be read again", error)
+            self._drop_consumer()
+            return
         try:
             consumer.commit()  # only after the database commit: a crash before it replays, harmlessly
         except Exception as error:  # noqa: BLE001 - a rebalance took the partitions: records come again
             log.warning("offset commit failed: %s", error)
 
+    def _command_or_set_aside(self, record) -> tuple[str, MarketCommand] | None:
+        """(symbol, command) of a record that reads as a command of a known market; else it is set aside
+        (None). A market unknown while the database cannot say is not judged: the catch-up covers it."""
+        try:
+            event = decode_market_event(record.value)
+        except MalformedMessage as error:
+            self.dead_letters.set_aside(record, error.reason, str(error))
+            return None
+        if event.symbol not in self.runtimes:
+            if self._markets_read is None:  # once per poll: a flood of unknown names costs one query
+                self._markets_read = self._sync_markets_or_wait()
+            if not self._markets_read:
+                return None
+        runtime = self.runtimes.get(event.symbol)
+        if runtime is None:
+            self.dead_letters.set_aside(record, UNKNOWN_MARKET, f"no market {event.symbol[:40]!r}")
+            return None
+        if event.market_id != runtime.spec.id:
+            self.dead_letters.set_aside(record, DIFFERS_FROM_DATABASE,
+                                        f"market {event.symbol} has id {runtime.spec.id}, not {event.market_id}")
+            return None
+        return event.symbol, MarketCommand(event.seq, event.event_type, event.order_id, event.request_id, record)
+
     # --- settling -------------------------------------------------------------------------------------
 
-    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> int:
-        """Settle one batch of the market; returns how many commands it applied (0 on failure)."""
+    def _settle_all(self, symbol: str, commands: list[MarketCommand]) -> None:
+        """Batch after batch while records above the applied sequence remain (more than one batch holds,
+        or some wait behind a gap), so each record is applied or judged now, not left to the catch-up. A
+        record is judged once: the next round sees only those still ahead, not set aside."""
+        while commands:
+            batch = self._settle(symbol, commands)
+            if batch is None or not batch.commands:
+                return
+            judged = {id(item.command) for item in batch.set_aside}
+            commands = [c for c in commands if c.seq > batch.applied_seq and id(c) not in judged]
+
+    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> SettledBatch | None:
+        """Settle one batch of the market; None if it failed."""
         runtime = self.runtimes[symbol]
         started = time.perf_counter()
         try:
@@ -207,7 +260,12 @@ class Worker:
         except Exception:  # noqa: BLE001 - the batch is retried (Kafka redelivery or catch-up)
             log.exception("settling failed", extra={"market": symbol})
             worker_metrics.SETTLE_FAILURES.labels(symbol).inc()
-            return 0
+            return None
+        for set_aside in batch.set_aside:
+            self.dead_letters.set_aside(set_aside.command.record, DIFFERS_FROM_DATABASE, set_aside.detail)
+        for order_id, why in batch.unprocessable:
+            log.error("order rejected as unprocessable", extra={"market": symbol, "order_id": order_id, "error": why})
+            worker_metrics.UNPROCESSABLE_COMMANDS.labels(symbol).inc()
         if batch.commands:
             duration_s = time.perf_counter() - started
             self.settled_commands += batch.commands
@@ -219,7 +277,7 @@ class Worker:
                 "market": symbol, "seq": batch.applied_seq, "commands": batch.commands, "trades": batch.trades,
                 "orders_changed": len(batch.orders), "duration_ms": round(duration_s * 1000, 2)})
             self._log_settled_orders(symbol, batch)
-        return batch.commands
+        return batch
 
     def _log_settled_orders(self, symbol: str, batch) -> None:
         """Every order the batch changed, with the request id that changed it (end-to-end tracing): a
@@ -242,21 +300,24 @@ class Worker:
                     "market": symbol, "seq": batch.applied_seq, "order_id": order.order_id, "status": order.status,
                     "filled_quantity": str(order.filled_quantity), "request_id": order.request_id})
 
-    def _sync_markets(self) -> None:
-        """Markets added while running get a runtime (the context re-reads them at most once a second)."""
-        self.ctx.reload_markets()
+    def _sync_markets(self, force: bool = False) -> None:
+        """Markets added while running get a runtime (the context re-reads them at most once a second
+        unless `force`d)."""
+        self.ctx.reload_markets(force=force)
         for symbol, spec in self.ctx.markets.items():
             if symbol not in self.runtimes:
                 self.runtimes[symbol] = MarketRuntime(spec)
                 log.info("new market", extra={"market": symbol})
 
-    def _sync_markets_or_wait(self) -> None:
-        """`_sync_markets` for a record of an unknown market; with the database down the record is simply
-        not settled now (its offset is not committed past a failed batch) and the catch-up finds it later."""
+    def _sync_markets_or_wait(self) -> bool:
+        """`_sync_markets` for a record of an unknown market; False with the database down: the record is
+        simply not settled now and the catch-up finds its command later."""
         try:
-            self._sync_markets()
+            self._sync_markets(force=True)
+            return True
         except Exception as error:  # noqa: BLE001 - database down: the worker must outlive the outage
             log.warning("cannot read markets: %s", error)
+            return False
 
     def _catch_up(self, now: float) -> None:
         """Settle committed commands that Kafka has not delivered within CATCH_UP_GRACE_S."""
@@ -279,10 +340,14 @@ class Worker:
                                                                   "to_seq": target})
                 deadline = time.monotonic() + CATCH_UP_SLICE_S
                 while (runtime.applied_seq < target and time.monotonic() < deadline
-                       and not self.stopping.is_set() and self._settle(symbol, [], up_to_seq=target)):
+                       and not self.stopping.is_set() and self._catch_up_batch(symbol, target)):
                     pass
                 if runtime.applied_seq >= target:
                     self._behind_since.pop(symbol, None)
+
+    def _catch_up_batch(self, symbol: str, target: int) -> int:
+        batch = self._settle(symbol, [], up_to_seq=target)
+        return batch.commands if batch is not None else 0
 
     # --- metrics --------------------------------------------------------------------------------------
 

@@ -28,6 +28,17 @@ ORDERS_SETTLED = Counter(
     ["outcome"], registry=REGISTRY)
 SETTLE_FAILURES = Counter("orders_worker_settle_failures_total", "Settling transactions that failed (retried)",
                           ["symbol"], registry=REGISTRY)
+POISON_RECORDS = Counter(
+    "orders_worker_poison_records_total",
+    "order-events records set aside (copied to the DLQ topic, never applied), by reason: undecodable, "
+    "invalid_field, unsupported_version, unknown_market, differs_from_database", ["reason"], registry=REGISTRY)
+UNPROCESSABLE_COMMANDS = Counter(
+    "orders_worker_unprocessable_commands_total",
+    "Commands the engine could not take (the order is rejected with its hold released)", ["symbol"],
+    registry=REGISTRY)
+LOOP_ERRORS = Counter("orders_worker_loop_errors_total",
+                      "Unexpected errors the worker's loop survived (logged; it backs off and goes on)",
+                      registry=REGISTRY)
 BATCH_COMMANDS = Histogram("orders_worker_settle_batch_commands", "Commands per settled batch", ["symbol"],
                            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000), registry=REGISTRY)
 BATCH_DURATION = Histogram("orders_worker_settle_batch_duration_seconds",

@@ -142,6 +142,17 @@ class OrderBook(BookState):
             append(_new(Done, (order_id, CANCELLED, lots, REASON_IOC, 0)))
         return facts
 
+    def check(self, order: Incoming) -> None:
+        """Raise InvariantViolation if ``submit`` would refuse ``order``, without touching the book: the
+        caller can then turn that one order away and go on with the others."""
+        if order.price_ticks is None:
+            self._check_market(order)
+            return
+        order_id, _, side, price, lots, tif, _, budget = order
+        if (order_id in self._orders or order_id in self._stale or price <= 0 or not lots or lots < 0
+                or budget is not None or side not in self._sides or tif not in (GTC, IOC, FOK)):
+            self._refuse(order)
+
     def _refuse(self, order: Incoming) -> None:
         """Raise InvariantViolation naming what is wrong with a malformed limit order."""
         order_id, _, side, price, lots, tif, _, budget = order

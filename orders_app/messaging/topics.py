@@ -13,15 +13,17 @@ log = logging.getLogger(__name__)
 
 
 def ensure_topics(settings: Settings) -> None:
-    """Create `order-events` and `trade-events` if the broker lacks them (a memory broker that restarted
-    has none). Raises a kafka error when the broker cannot be reached."""
+    """Create `order-events`, `trade-events` and the set-aside records' `order-events.dlq` if the broker
+    lacks them (a memory broker that restarted has none). Raises a kafka error when the broker cannot be
+    reached."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
                              request_timeout_ms=settings.kafka_request_timeout_ms,
                              client_id="orders-admin")
     try:
         existing = set(admin.list_topics())
+        names = (settings.order_events_topic, settings.trade_events_topic, settings.order_events_dlq_topic)
         wanted = [NewTopic(name=name, num_partitions=settings.kafka_topic_partitions, replication_factor=1)
-                  for name in (settings.order_events_topic, settings.trade_events_topic) if name not in existing]
+                  for name in names if name not in existing]
         if wanted:
             try:
                 admin.create_topics(wanted, timeout_ms=settings.kafka_request_timeout_ms)

@@ -59,6 +59,19 @@ def commands_between(session: Session, market_id: int, first_seq: int, last_seq:
         .order_by(OutboxEvent.seq)).all()
 
 
+_COMMANDS_AT = text("SELECT seq, event_type, order_id FROM outbox WHERE market_id = :market_id AND seq IN :seqs"
+                    ).bindparams(bindparam("seqs", expanding=True))
+
+
+def commands_at(session: Session, market_id: int, seqs) -> dict[int, tuple[str, int]]:
+    """{seq: (event_type, order_id)} of the market's commands among `seqs` that the outbox still holds
+    (an applied command's row may have been pruned)."""
+    if not seqs:
+        return {}
+    return {seq: (event_type, order_id) for seq, event_type, order_id in session.execute(
+        _COMMANDS_AT, {"market_id": market_id, "seqs": sorted(seqs)})}
+
+
 _PENDING_AMENDMENTS = text(
     "SELECT order_id, seq, added_quantity FROM order_amendments WHERE market_id = :market_id AND seq > :after_seq")
 
@@ -90,7 +103,7 @@ def resting_orders(session: Session, market_id: int, applied_seq: int):
 
 SETTLED_ORDER_COLUMNS = ("id", "market_id", "user_id", "side", "type", "time_in_force", "post_only", "price",
                          "quantity", "filled_quantity", "filled_quote", "locked_amount", "status", "status_reason",
-                         "request_id")
+                         "request_id", "seq")
 _LOCK_ORDERS = text(f"SELECT {', '.join(SETTLED_ORDER_COLUMNS)} FROM orders WHERE id IN :ids ORDER BY id FOR UPDATE"
                     ).bindparams(bindparam("ids", expanding=True))
 

@@ -16,16 +16,20 @@ BASE_SCALE = 8
 
 
 def add_market(symbol: str, ctx: ServiceContext, **steps: Decimal) -> int:
-    """Add `symbol` quoted in the configured quote asset, with SPEC's default steps unless given.
-    The quantity step must be at least the base asset's 8-decimal scale, and price x quantity steps must
-    fit the quote asset's scale, so every trade's quote amount stays exact."""
+    """Add `symbol` quoted in the configured quote asset, with the default steps unless given.
+    Every amount a trade produces must be exact in its assets: the quantity step a whole number of the
+    base asset's smallest unit (its scale if it exists already, else the 8 decimals it is created with),
+    price step x quantity step a whole number of the quote asset's."""
     if not SYMBOL_PATTERN.match(symbol):
         raise ValidationFailed("symbol must be 2-16 characters A-Z 0-9.", "symbol")
     values = DEFAULT_STEPS | steps
     quote = ctx.settings.quote_currency
-    quote_scale = ctx.asset_scale(quote)
-    if -values["quantity_step"].normalize().as_tuple().exponent > BASE_SCALE:
-        raise ValidationFailed(f"quantity_step must have at most {BASE_SCALE} decimals.", "quantity_step")
+    ctx.reload_markets(force=True)  # an asset created since the last read keeps the scale it has
+    quote_scale = ctx.asset_scales.get(quote)
+    base_scale = ctx.asset_scales.get(symbol, BASE_SCALE)
+    if -values["quantity_step"].normalize().as_tuple().exponent > base_scale:
+        raise ValidationFailed(f"quantity_step must have at most {base_scale} decimals, the scale of {symbol}.",
+                               "quantity_step")
     unit = (values["price_step"] * values["quantity_step"]).normalize()
     if quote_scale is None or -unit.as_tuple().exponent > quote_scale:
         raise ValidationFailed("price_step x quantity_step must fit the quote asset's scale.", "price_step")

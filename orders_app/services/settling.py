@@ -5,16 +5,21 @@
    is not what this worker's book reflects (first use, another worker moved on, a failed batch), the
    book is rebuilt from the database first — the database decides, never the in-memory copy;
 2. keeps only commands above `last_seq` (a duplicate or replayed Kafka record changes nothing) and reads
-   any missing ones from the outbox, so commands apply contiguously, in sequence;
-3. matches them through the pure engine and turns the facts into trades, order states, the four balance
+   any missing ones from the outbox, so commands apply contiguously, in sequence. A Kafka record is only a
+   hint: each is checked against the database's command of its sequence (a placement against its order
+   row's `seq`, anything else against the outbox), and one that differs is returned to be set aside while
+   the database's command applies;
+3. matches them through the pure engine (an order the engine cannot take is rejected, its hold released,
+   and the batch goes on) and turns the facts into trades, order states, the four balance
    moves per trade, buyers' price-improvement releases, releases of final orders' holds, ledger rows and
    `trade-events` outbox rows; checks invariants; sets `last_seq`; commits.
 On any failure the book is dropped, so the next batch rebuilds it from the committed state.
 """
 from __future__ import annotations
 
+import decimal
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from orders_app import money
@@ -27,6 +32,7 @@ from orders_app.services import ServiceContext, utc_now
 from orders_app.services.views import iso_utc
 
 ZERO = Decimal(0)
+REJECTED, UNPROCESSABLE = "rejected", "unprocessable"
 BOOK_CHECK_ORDERS_MAX = 1_000  # full book invariant check after each batch up to this size (it is O(n))
 
 
@@ -36,6 +42,14 @@ class MarketCommand:
     event_type: str  # order_placed | cancel_requested | order_amended
     order_id: int
     request_id: str | None = None
+    record: object = field(default=None, compare=False, repr=False)  # the Kafka record it was read from
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A Kafka record that differs from the database's command of its sequence."""
+    command: MarketCommand
+    detail: str
 
 
 @dataclass
@@ -62,6 +76,8 @@ class SettledBatch:
     commands: int
     trades: int
     orders: tuple[SettledOrder, ...] = ()
+    set_aside: tuple[SetAside, ...] = ()
+    unprocessable: tuple[tuple[int, str], ...] = ()  # (order_id, why) of orders rejected as unprocessable
 
 
 @dataclass
@@ -97,20 +113,86 @@ def _withheld(pending: dict, order_id: int, as_of_seq: int) -> Decimal:
     return sum((added for seq, added in pending.get(order_id, ()) if seq > as_of_seq), ZERO)
 
 
-def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[MarketCommand],
-                       up_to_seq: int, commands_max: int) -> list[MarketCommand]:
+def _commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[MarketCommand], up_to_seq: int,
+                       commands_max: int) -> tuple[list[MarketCommand], list[SetAside], dict[int, object]]:
+    """The commands after `last_seq` to apply now, contiguous, as the database has them; the Kafka
+    records among `commands` that differ from the database's command of their sequence; the orders the
+    commands concern, locked.
+
+    Records that agree with each other and leave no gap are checked within the reads the batch makes
+    anyway: a placement at seq N must be the order whose `seq` is N in this market (its row is locked
+    here in any case); only cancels and amendments cost a look at the outbox. Anything else — a gap, two
+    records of one seq, a check that fails — reads the sequence range from the outbox, the truth."""
     top = min(max([up_to_seq, *(c.seq for c in commands)]), last_seq + commands_max)
-    fresh = {c.seq: c for c in commands if last_seq < c.seq <= top}
-    if top <= last_seq:
-        return []
-    if len(fresh) != top - last_seq:  # a gap: the database has every committed command
-        fresh = {row.seq: MarketCommand(row.seq, row.event_type, row.order_id, row.request_id)
-                 for row in settlement.commands_between(session, spec.id, last_seq + 1, top)}
-    ordered = [fresh[seq] for seq in sorted(fresh)]
+    in_range = [c for c in commands if last_seq < c.seq <= top]
+    fresh = {c.seq: c for c in in_range}
+    ordered, orders = [], {}
+    if top > last_seq and len(fresh) == top - last_seq and all(_key(fresh[c.seq]) == _key(c) for c in in_range):
+        ordered = [fresh[seq] for seq in sorted(fresh)]
+        orders = settlement.lock_orders(session, {c.order_id for c in ordered})
+        if not _confirmed(session, spec, ordered, orders):
+            ordered = []
+    if not ordered and top > last_seq:
+        ordered = [MarketCommand(row.seq, row.event_type, row.order_id, row.request_id)
+                   for row in settlement.commands_between(session, spec.id, last_seq + 1, top)]
+        orders = settlement.lock_orders(session, {c.order_id for c in ordered})
     for offset, command in enumerate(ordered):
         invariant(command.seq == last_seq + 1 + offset,
                   f"{spec.symbol}: command {command.seq} breaks the sequence after {last_seq}")
-    return ordered
+    return ordered, _differing(session, spec, last_seq, top, commands, ordered), orders
+
+
+def _key(command: MarketCommand) -> tuple[str, int]:
+    return command.event_type, command.order_id
+
+
+def _confirmed(session, spec: MarketSpec, ordered: list[MarketCommand], orders: dict) -> bool:
+    """True when every command is the database's command of its sequence."""
+    others = []
+    for command in ordered:
+        if command.event_type == "order_placed":
+            order = orders.get(command.order_id)
+            if order is None or order.market_id != spec.id or order.seq != command.seq:
+                return False
+        else:
+            others.append(command)
+    if not others:
+        return True
+    known = settlement.commands_at(session, spec.id, [c.seq for c in others])
+    return all(known.get(c.seq) == _key(c) for c in others)
+
+
+def _differing(session, spec: MarketSpec, last_seq: int, top: int, commands: list[MarketCommand],
+               ordered: list[MarketCommand]) -> list[SetAside]:
+    """Records to set aside. Within the batch's range they are judged against `ordered` (the truth);
+    outside it against the outbox: a record of a sequence the database never handed out differs, an
+    applied one whose row was pruned cannot be judged and changes nothing, and a later one that agrees
+    waits for its batch."""
+    truth = {c.seq: c for c in ordered}
+    outside = {c.seq for c in commands if not last_seq < c.seq <= top}
+    known = settlement.commands_at(session, spec.id, outside) if outside else {}
+    set_aside = []
+    for command in commands:
+        if last_seq < command.seq <= top:
+            expected = truth.get(command.seq)
+            expected = None if expected is None else _key(expected)
+        else:
+            expected = known.get(command.seq)
+            if expected is None and command.seq <= last_seq:
+                continue
+        if expected != _key(command):
+            found = "no command" if expected is None else f"{expected[0]} of order {expected[1]}"
+            set_aside.append(SetAside(command, f"{spec.symbol} seq {command.seq}: the record says "
+                                               f"{command.event_type} of order {command.order_id}, "
+                                               f"the database has {found}"))
+    return set_aside
+
+
+def _whole_units(amount: Decimal, unit: Decimal) -> tuple[int, Decimal]:
+    """(how many whole `unit`s `amount` holds, the dust below one unit)."""
+    with decimal.localcontext(money.MONEY_CONTEXT):
+        dust = amount % unit
+    return money.to_units(money.subtract(amount, dust), unit), dust
 
 
 def incoming_from_row(order, spec: MarketSpec, filled: Decimal | None = None, withheld: Decimal = ZERO) -> Incoming:
@@ -122,7 +204,9 @@ def incoming_from_row(order, spec: MarketSpec, filled: Decimal | None = None, wi
                                                                spec.quantity_step)
     budget = None
     if order.type == "market" and order.side == "buy":
-        budget = money.to_units(order.locked_amount, spec.price_step * spec.quantity_step)
+        # The hold is on the quote asset's scale, which may be finer than a unit of price step x quantity
+        # step: what is below one unit can never buy a lot, so it is dust, released when the order ends.
+        budget = _whole_units(order.locked_amount, spec.price_step * spec.quantity_step)[0]
     return Incoming(order.id, order.user_id, order.side, price_ticks, lots, order.time_in_force,
                     bool(order.post_only), budget)
 
@@ -137,6 +221,7 @@ class _Settlement:
         self.trade_ledger: list[list[tuple]] = []  # per trade: (user, asset, d_available, d_locked, reason, order)
         self.deltas: dict[tuple[int, str], list[Decimal]] = {}
         self.ledger: list[dict] = []
+        self.unprocessable: list[tuple[int, str]] = []
         self.now = utc_now()
 
     def change(self, order_id: int) -> OrderChange:
@@ -209,6 +294,20 @@ class _Settlement:
             change.status, change.reason, change.final = fact.status, fact.reason, True
             change.unspent_budget = fact.unspent_budget
 
+    def engine_input(self, book: OrderBook, order_id: int, convert) -> Incoming | None:
+        """`convert()`, checked by the engine without touching the book; an order it cannot be turned
+        into (amounts off its market's steps, a budget below one unit...) is rejected instead, its hold
+        released, so one bad row never stops its market. None then."""
+        try:
+            incoming = convert()
+            book.check(incoming)
+            return incoming
+        except Exception as error:  # noqa: BLE001 - whatever this one order's data breaks, it alone fails
+            change = self.change(order_id)
+            change.status, change.reason, change.final, change.unspent_budget = REJECTED, UNPROCESSABLE, True, None
+            self.unprocessable.append((order_id, f"{type(error).__name__}: {error}"))
+            return None
+
     def order_rows(self, orders: dict) -> list[list]:
         """New order states; journals the release of every hold that became final."""
         spec, rows = self.spec, []
@@ -229,7 +328,8 @@ class _Settlement:
                 status = "partially_filled" if filled > 0 else "pending"
             if status in ("completed", "cancelled", "rejected"):
                 if change.unspent_budget is not None and order.type == "market" and order.side == "buy":
-                    invariant(locked == money.multiply(Decimal(change.unspent_budget), quote_unit),
+                    dust = _whole_units(order.locked_amount, quote_unit)[1]
+                    invariant(locked == money.add(money.multiply(Decimal(change.unspent_budget), quote_unit), dust),
                               f"order {order_id}: unspent budget disagrees with the remaining hold")
                 if locked:
                     asset = spec.quote_asset if order.side == "buy" else spec.symbol
@@ -254,13 +354,12 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
         last_seq = settlement.lock_market_state(session, spec.id)
         if runtime.book is None or runtime.applied_seq != last_seq:
             rebuild_book(runtime, session, last_seq)
-        to_apply = _commands_to_apply(session, spec, last_seq, commands, up_to_seq,
-                                      ctx.settings.settle_batch_commands_max)
+        to_apply, set_aside, orders = _commands_to_apply(session, spec, last_seq, commands, up_to_seq,
+                                                         ctx.settings.settle_batch_commands_max)
         if not to_apply:
-            return SettledBatch(last_seq, 0, 0)
+            return SettledBatch(last_seq, 0, 0, set_aside=tuple(set_aside))
         book = runtime.book
         try:
-            orders = settlement.lock_orders(session, {c.order_id for c in to_apply})
             pending = settlement.pending_amendments(session, spec.id, last_seq)
             batch = _Settlement(ctx, spec)
             for command in to_apply:
@@ -268,8 +367,10 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                 invariant(order is not None and order.market_id == spec.id,
                           f"{spec.symbol} command {command.seq}: order {command.order_id} not in this market")
                 if command.event_type == "order_placed":
-                    batch.on_facts(book.submit(incoming_from_row(
-                        order, spec, withheld=_withheld(pending, order.id, command.seq))), command.seq)
+                    incoming = batch.engine_input(book, order.id, lambda: incoming_from_row(
+                        order, spec, withheld=_withheld(pending, order.id, command.seq)))
+                    if incoming is not None:
+                        batch.on_facts(book.submit(incoming), command.seq)
                 elif command.event_type == "order_amended":
                     change = batch.change(order.id)
                     if order.status in FINAL_STATUSES or (change.final and change.status != "completed"):
@@ -279,9 +380,11 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                     book.withdraw(order.id)  # leaves its level; re-enters at the back with the merged quantity
                     filled = money.add(order.filled_quantity,
                                        money.from_units(change.filled_lots, spec.quantity_step))
-                    change.queue_seq = command.seq
-                    batch.on_facts(book.submit(incoming_from_row(
-                        order, spec, filled=filled, withheld=_withheld(pending, order.id, command.seq))), command.seq)
+                    incoming = batch.engine_input(book, order.id, lambda: incoming_from_row(
+                        order, spec, filled=filled, withheld=_withheld(pending, order.id, command.seq)))
+                    if incoming is not None:
+                        change.queue_seq = command.seq
+                        batch.on_facts(book.submit(incoming), command.seq)
                 elif command.event_type == "cancel_requested":
                     done = book.cancel(command.order_id)
                     if done is not None:
@@ -312,7 +415,8 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
         changed_by = {c.order_id: c.request_id for c in to_apply if c.event_type != "order_placed" and c.request_id}
         settled = tuple(SettledOrder(row[0], row[4], row[1], changed_by.get(row[0]) or orders[row[0]].request_id)
                         for row in order_rows)
-        return SettledBatch(new_seq, len(to_apply), len(trade_ids), settled)
+        return SettledBatch(new_seq, len(to_apply), len(trade_ids), settled, tuple(set_aside),
+                            tuple(batch.unprocessable))
 
 
 def _new_balances(session, deltas: dict[tuple[int, str], list[Decimal]]) -> dict[tuple[int, str], accounts.BalanceChange]:

@@ -65,6 +65,8 @@ def test_deposit_and_withdraw_move_exact_decimals(cli, client):
     (["add-market", "btc"], "VALIDATION_ERROR"),
     (["add-market", "BTC"], "VALIDATION_ERROR"),
     (["add-market", "QQ" + "1", "--quantity-step", "0.000000001"], "VALIDATION_ERROR"),
+    (["add-market", "QQ3", "--price-step", "0.000001", "--quantity-step", "0.0000000001"], "VALIDATION_ERROR"),
+    (["add-market", "QQ4", "--price-step", "0.0000001", "--quantity-step", "0.00000001"], "VALIDATION_ERROR"),
 ])
 def test_bad_input_exits_non_zero_with_a_clear_error_and_changes_nothing(cli, client, args, code):
     user_id, api_key = created_user(cli)
@@ -83,6 +85,22 @@ def test_bad_input_exits_non_zero_with_a_clear_error_and_changes_nothing(cli, cl
 def test_malformed_arguments_are_usage_errors(cli, args):
     result = cli(*args)
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_add_market_refuses_a_quantity_step_finer_than_its_existing_base_assets_scale(cli, app):
+    """A base asset that already exists keeps its scale: trades of 0.00001 would give balances it cannot hold."""
+    from sqlalchemy import insert
+    from orders_app.models import Asset
+    symbol = "A" + uuid.uuid4().hex[:8].upper()
+    ctx = app.extensions["orders_service_context"]
+    with ctx.uow() as uow:
+        uow.session.execute(insert(Asset).values(symbol=symbol, scale=4))
+        uow.commit()
+    refused = cli("add-market", symbol, "--quantity-step", "0.00001", "--min-quantity", "0.00001")
+    assert refused.exit_code == 1 and "quantity_step" in refused.stderr, refused.output
+    assert symbol not in {m["symbol"] for m in json.loads(cli("list-markets").stdout)["markets"]}
+    accepted = cli("add-market", symbol, "--quantity-step", "0.0001", "--min-quantity", "0.0001")
+    assert accepted.exit_code == 0, accepted.output
 
 
 def test_add_market_then_list_markets_shows_it_and_orders_are_accepted(cli, make_user):
