@@ -100,6 +100,10 @@ def check_order(command: PlaceOrder, ctx: ServiceContext) -> CheckedOrder:
         quote_scale = ctx.asset_scales[market.quote_asset]
         quote_quantity = _amount(command.quote_quantity, "quote_quantity",
                                  step=money.scale_step(quote_scale), maximum=QUOTE_AMOUNT_MAX)
+        smallest_trade = money.multiply(market.price_step, market.quantity_step)
+        if quote_quantity < smallest_trade:
+            raise ValidationFailed(f"quote_quantity cannot buy anything: the smallest trade in this market costs "
+                                   f"{money.format_amount(smallest_trade)} {market.quote_asset}.", "quote_quantity")
     if price is not None and market.min_notional and money.multiply(price, quantity) < market.min_notional:
         raise ValidationFailed(f"price x quantity is below this market's minimum notional of "
                                f"{money.format_amount(market.min_notional)} {market.quote_asset}.", "quantity")

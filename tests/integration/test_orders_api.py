@@ -318,3 +318,15 @@ def test_a_limit_order_below_the_markets_minimum_notional_is_refused(client, adm
     assert small.json["error"]["code"] == "VALIDATION_ERROR" and "minimum notional of 10 USD" in small.json["error"]["message"]
     assert user.place(currency_symbol=symbol, order_type="sell", price="5", quantity="2").status_code == 201
     assert user.balances()["USD"]["locked"] == "0"
+
+
+def test_a_market_buy_whose_budget_cannot_buy_one_quantity_step_at_one_price_step_is_refused(make_user, app):
+    """With a price step of 0.01 the smallest trade costs 0.01 x 0.00000001 = 1e-10 USD: a budget below that
+    buys nothing on any book, and the worker would have to reject it after a 201."""
+    symbol = "Q" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, app.extensions["orders_service_context"], price_step=Decimal("0.01"))
+    user = make_user("dust", USD="1")
+    dust = user.place(order_type="buy", type="market", currency_symbol=symbol, quote_quantity="0.00000000001")
+    assert dust.status_code == 400 and dust.json["error"]["field"] == "quote_quantity", dust.json
+    assert user.place(order_type="buy", type="market", currency_symbol=symbol,
+                      quote_quantity="0.0000000001").status_code == 201
