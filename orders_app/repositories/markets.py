@@ -23,6 +23,11 @@ class MarketSpec:
     max_quantity: Decimal
     min_notional: Decimal = Decimal(0)  # a limit order's price x quantity may not be below it
 
+    @property
+    def name(self) -> str:
+        """The market's name, `BASE-QUOTE` (`BTC-USD`); `symbol` is its base asset."""
+        return f"{self.symbol}-{self.quote_asset}"
+
 
 def load_markets(session: Session) -> dict[str, MarketSpec]:
     rows = session.execute(select(Market).where(Market.enabled.is_(True)).order_by(Market.id)).scalars()
