@@ -5,15 +5,12 @@ Tests never truncate: each creates uniquely named users through the admin API (`
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 
+from tests.support.names import unique_name
+
 REQUIRED_ENV = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ADMIN_TOKEN")
-
-
-def unique_name(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import requests
 
-from orders_app.devstack import DATABASE_NAME, DATABASE_USER, free_port, start_broker, start_mariadb, stop_process
+from orders_app.devstack import (
+    DATABASE_NAME,
+    DATABASE_USER,
+    free_port,
+    start_broker,
+    start_mariadb,
+    stop_process,
+)
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT_DIR / ".devstack" / "test-logs"

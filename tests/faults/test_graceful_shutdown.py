@@ -22,10 +22,10 @@ from sqlalchemy import select
 
 from orders_app.models import Order
 from orders_app.services.markets import add_market
-from tests.conftest import unique_name
 from tests.faults.load import make_users
-from tests.support.waits import wait_market_applied
 from tests.processes import LOG_DIR, ROOT_DIR, ApiServer, WorkerProcess
+from tests.support.names import unique_name
+from tests.support.waits import wait_market_applied
 
 pytestmark = pytest.mark.slow
 LOAD_THREADS = 8

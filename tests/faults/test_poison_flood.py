@@ -18,9 +18,15 @@ import pytest
 
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
-from tests.faults.load import System, account_for, engine_for, reconcile_cli, wait_applied
-from tests.integration.kafka_tools import DeadLetters, forged_command, produce, reason_of
-from tests.integration.test_observability import scrape
+from tests.faults.load import (
+    System,
+    account_for,
+    engine_for,
+    reconcile_cli,
+    wait_applied,
+)
+from tests.support.kafka import DeadLetters, forged_command, produce, reason_of
+from tests.support.metrics import scrape
 
 pytestmark = pytest.mark.slow
 BAD_RECORDS = 1000

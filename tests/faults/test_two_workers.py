@@ -9,8 +9,8 @@ import pytest
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.faults.replay import engine_replay, recorded_trades
-from tests.integration.test_matching_e2e import wait_settled
 from tests.processes import WorkerProcess
+from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
 ORDERS = 600

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.conftest import unique_name
 from tests.processes import ROOT_DIR
+from tests.support.names import unique_name
 
 
 @pytest.fixture()
@@ -90,6 +90,7 @@ def test_malformed_arguments_are_usage_errors(cli, args):
 def test_add_market_refuses_a_quantity_step_finer_than_its_existing_base_assets_scale(cli, app):
     """A base asset that already exists keeps its scale: trades of 0.00001 would give balances it cannot hold."""
     from sqlalchemy import insert
+
     from orders_app.models import Asset
     symbol = "A" + uuid.uuid4().hex[:8].upper()
     ctx = app.extensions["orders_service_context"]

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from tests.conftest import unique_name
 from tests.processes import ApiServer
+from tests.support.names import unique_name
 
 pytestmark = pytest.mark.slow
 

@@ -8,13 +8,25 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, text
 
-from orders_app.errors import InsufficientFunds, NotFound, OrderStatusUnknown, TooManyOpenOrders, ValidationFailed
+from orders_app.errors import (
+    InsufficientFunds,
+    NotFound,
+    OrderStatusUnknown,
+    TooManyOpenOrders,
+    ValidationFailed,
+)
 from orders_app.messages import PlaceOrder
 from orders_app.models import LedgerEntry, Order, OutboxEvent
 from orders_app.services import group_commit
 from orders_app.services.group_commit import GroupCommitter
+from orders_app.services.placing import (
+    PlacedOrder,
+    PreparedOrder,
+    check_order,
+    place_batch,
+    place_order,
+)
 from orders_app.unit_of_work import UnitOfWork
-from orders_app.services.placing import PlacedOrder, PreparedOrder, check_order, place_batch, place_order
 
 
 @pytest.fixture()

@@ -14,9 +14,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
 from orders_app.reconcile import reconcile
-from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from tests.processes import WorkerProcess
+from tests.support.book import Book, balances
+from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
 SETTLE_TIMEOUT_S = 30
@@ -34,19 +35,6 @@ def ctx(app):
     return app.extensions["orders_service_context"]
 
 
-def wait_settled(ctx, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
-    """Until the worker applied every command the API accepted, in every market."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with ctx.uow() as uow:
-            accepted, applied = settlement.accepted_seqs(uow.session), settlement.applied_seqs(uow.session)
-        if accepted == applied:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not settled after {timeout_s}s: accepted {accepted}, applied {applied}")
-        time.sleep(0.05)
-
-
 @pytest.fixture()
 def market(worker, ctx):
     symbol = "T" + uuid.uuid4().hex[:9].upper()
@@ -58,40 +46,9 @@ def market(worker, ctx):
     assert report.ok, report.render()
 
 
-class Book:
-    """A market seen through the API."""
-
-    def __init__(self, client, ctx, symbol):
-        self.client, self.ctx, self.symbol = client, ctx, symbol
-
-    def place(self, user, **body):
-        response = user.place(currency_symbol=self.symbol, **body)
-        assert response.status_code == 201, response.json
-        return response.json["order"]["id"]
-
-    def settle(self):
-        wait_settled(self.ctx)
-
-    def order(self, user, order_id):
-        return self.client.get(f"/api/orders/{order_id}", headers=user.headers).json["order"]
-
-    def trades(self):
-        return self.client.get("/api/trades", query_string={"currency_symbol": self.symbol}).json["trades"]
-
-    def depth(self):
-        book = self.client.get(f"/api/orderbook/{self.symbol}").json
-        return ([(level["price"], level["quantity"]) for level in book["bids"]],
-                [(level["price"], level["quantity"]) for level in book["asks"]])
-
-
 @pytest.fixture()
 def book(client, ctx, market):
     return Book(client, ctx, market)
-
-
-def balances(user, asset):
-    entry = user.balances().get(asset, {"available": "0", "locked": "0", "balance": "0"})
-    return entry["balance"], entry["available"], entry["locked"]
 
 
 def test_buy_crossing_a_resting_sell_trades_at_the_makers_price(book, make_user):

@@ -8,9 +8,9 @@ import requests
 
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from tests.conftest import unique_name
-from tests.integration.test_matching_e2e import wait_settled
 from tests.processes import ApiServer, WorkerProcess
+from tests.support.names import unique_name
+from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
 

@@ -22,9 +22,15 @@ import requests
 
 from orders_app.services.markets import add_market
 from tests.faults.load import reconcile_cli
-from tests.support.waits import wait_market_applied
-from tests.integration.reference_exchange import FINAL_STATUSES, QUOTE, ReferenceExchange, RefOrder, Refused
+from tests.integration.reference_exchange import (
+    FINAL_STATUSES,
+    QUOTE,
+    ReferenceExchange,
+    RefOrder,
+    Refused,
+)
 from tests.processes import ApiServer, Broker, WorkerProcess
+from tests.support.waits import wait_market_applied
 
 pytestmark = pytest.mark.slow
 COMMANDS = 1200

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
@@ -23,8 +22,9 @@ from orders_app.reconcile import reconcile
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from orders_app.worker import Worker
-from tests.conftest import unique_name
 from tests.processes import LOG_DIR, ApiServer, WorkerProcess
+from tests.support.metrics import scrape
+from tests.support.names import unique_name
 
 pytestmark = pytest.mark.slow
 SETTLE_TIMEOUT_S = 30
@@ -68,23 +68,6 @@ def processes(password_database_url):
 @pytest.fixture()
 def ctx(app):
     return app.extensions["orders_service_context"]
-
-
-def scrape(url: str, timeout_s: float = 20.0) -> dict[tuple[str, tuple], float]:
-    """{(sample name, sorted labels): value} of a Prometheus text page."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            response = requests.get(url, timeout=2)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
 
 
 def value(samples: dict, name: str, **labels) -> float:

@@ -9,9 +9,9 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 
 from orders_app.reconcile import reconcile
-from tests.conftest import unique_name
-from tests.integration.test_matching_e2e import wait_settled
 from tests.processes import ApiServer, Broker, WorkerProcess
+from tests.support.names import unique_name
+from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
 KAFKA_FAST = {"KAFKA_REQUEST_TIMEOUT_MS": "1000", "OUTBOX_SWEEP_GRACE_MS": "3000",

@@ -18,10 +18,11 @@ from orders_app.models import Order
 from orders_app.reconcile import reconcile
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
-from tests.integration.kafka_tools import DeadLetters, forged_command, produce, reason_of
-from tests.integration.test_matching_e2e import Book, balances, wait_market_applied
-from tests.integration.test_observability import scrape
 from tests.processes import WorkerProcess
+from tests.support.book import Book, balances
+from tests.support.kafka import DeadLetters, forged_command, produce, reason_of
+from tests.support.metrics import scrape
+from tests.support.waits import wait_market_applied
 
 pytestmark = pytest.mark.slow
 

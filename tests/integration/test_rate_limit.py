@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import unique_name
 from tests.processes import LOG_DIR, ApiServer
+from tests.support.names import unique_name
 
 pytestmark = pytest.mark.slow
 BURST = 3

@@ -8,6 +8,19 @@ from orders_app.repositories import settlement
 SETTLE_TIMEOUT_S = 30.0
 
 
+def wait_settled(ctx, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Until the worker applied every command the API accepted, in every market."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with ctx.uow() as uow:
+            accepted, applied = settlement.accepted_seqs(uow.session), settlement.applied_seqs(uow.session)
+        if accepted == applied:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not settled after {timeout_s}s: accepted {accepted}, applied {applied}")
+        time.sleep(0.05)
+
+
 def wait_market_applied(ctx, market_id: int, timeout_s: float = SETTLE_TIMEOUT_S, poll_s: float = 0.05) -> int:
     """Until the worker applied every command the API accepted in one market; returns that sequence."""
     deadline = time.monotonic() + timeout_s

@@ -7,7 +7,11 @@ import json
 import pytest
 
 from orders_app.messages import MarketEvent
-from orders_app.messaging.codec import MalformedMessage, decode_market_event, encode_market_event
+from orders_app.messaging.codec import (
+    MalformedMessage,
+    decode_market_event,
+    encode_market_event,
+)
 
 GOOD = {"type": "order_placed", "version": 1, "currency_symbol": "BTC", "market_id": 1, "seq": 7, "order_id": 42,
         "request_id": "req-1", "order": {"id": 42}}

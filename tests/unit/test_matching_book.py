@@ -1,7 +1,14 @@
 """Book operations without matching: cancel, add_resting, depth, queries, and the invariant checks."""
 import pytest
 
-from orders_app.matching import Done, Incoming, InvariantViolation, OrderBook, Rested, invariant
+from orders_app.matching import (
+    Done,
+    Incoming,
+    InvariantViolation,
+    OrderBook,
+    Rested,
+    invariant,
+)
 
 
 def buy(order_id, user_id, price, lots):
