@@ -5,6 +5,8 @@ Request bodies reject unknown fields (a typo must not silently drop a limit); qu
 """
 from __future__ import annotations
 
+import re
+
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from orders_app.money import DecimalString
@@ -15,6 +17,17 @@ TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
 STATUSES = ("pending", "partially_filled", "completed", "cancelled", "rejected")
 ID_MAX = 2**63 - 1
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+class QueryInteger(fields.Integer):
+    """A query-string integer in ASCII digits: `int()` alone would also take " 5", "1_000" and "\u0665"."""
+
+    _DIGITS = re.compile(r"-?[0-9]{1,20}")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not self._DIGITS.fullmatch(value):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _id(**kwargs) -> fields.Integer:
@@ -68,22 +81,22 @@ class PlaceOrderRequest(RequestBody):
 
 
 class OrderListQuery(QueryArgs):
-    userId = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+    userId = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
     currency_symbol = _symbol()
     order_type = fields.String(validate=validate.OneOf(SIDES))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    before_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    before_id = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
 
 
 class OrderBookQuery(QueryArgs):
-    depth = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+    depth = QueryInteger(load_default=50, validate=validate.Range(min=1, max=1000))
 
 
 class TradesQuery(QueryArgs):
     currency_symbol = _symbol(required=True)
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    before_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    before_id = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
 
 
 class BalanceQuery(QueryArgs):

@@ -9,6 +9,7 @@ authentication, and access to the service context.
 """
 from __future__ import annotations
 
+import decimal
 import hashlib
 import hmac
 import json
@@ -43,6 +44,8 @@ def parse_json_body(raw: bytes):
         raise ValidationFailed("The request body is not valid UTF-8.") from None
     except RecursionError:
         raise ValidationFailed("The JSON body is nested too deeply.") from None
+    except decimal.DecimalException:  # an exponent beyond Decimal's own limits: not a ValueError
+        raise ValidationFailed("A number in the request body cannot be held exactly.") from None
     except ValueError as error:  # JSONDecodeError, our constant rejection, over-long integers
         raise ValidationFailed(f"The request body is not valid JSON: {error}.") from None
     if not isinstance(data, dict):
