@@ -6,6 +6,7 @@ A bad or missing value stops the process with a `ConfigError` that names the key
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,6 +19,9 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 RATE_MIN = Decimal("0.00001")  # about one per day
 RATE_MAX = Decimal(1_000_000)
 SECRET_SETTINGS = ("admin_token",)
+# Whole values in ASCII (fullmatch): `str.isdigit()` takes "²", which int() refuses, and `$` takes a "\n".
+_PORT = re.compile(r"[0-9]{1,5}")
+_ASSET_SYMBOL = re.compile(r"[A-Z0-9]{1,16}")
 
 
 class ConfigError(Exception):
@@ -138,14 +142,14 @@ class Settings:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is required, e.g. 127.0.0.1:9092")
         for server in kafka.split(","):
             host, _, port = server.strip().rpartition(":")
-            if not host or not port.isdigit():
+            if not host or not _PORT.fullmatch(port):
                 raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS must be host:port[,host:port], got {kafka!r}")
         admin_token = (env.get("ADMIN_TOKEN") or "").strip()
         if needs_admin_token and len(admin_token) < 16:
             raise ConfigError("ADMIN_TOKEN is required and must be at least 16 characters "
                               "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         quote = _name(env, "QUOTE_CURRENCY", "USD", 16).upper()
-        if not quote.isalnum():
+        if not _ASSET_SYMBOL.fullmatch(quote):
             raise ConfigError(f"QUOTE_CURRENCY must be alphanumeric, got {quote!r}")
         log_level = _name(env, "LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

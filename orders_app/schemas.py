@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from orders_app.money import DecimalString
 
@@ -17,6 +17,16 @@ TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
 STATUSES = ("pending", "partially_filled", "completed", "cancelled", "rejected")
 ID_MAX = 2**63 - 1
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+class WholeValue(validate.Regexp):
+    """`validate.Regexp` matching the whole value: its `re.match` lets `$` match before a trailing newline.
+    Patterns keep their ^ and $, so the OpenAPI document (ECMA regex, where $ is the end) says the same."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class QueryInteger(fields.Integer):
@@ -75,7 +85,7 @@ class PlaceOrderRequest(RequestBody):
     time_in_force = fields.String(load_default="GTC", validate=validate.OneOf(TIMES_IN_FORCE))
     post_only = _strict_bool(load_default=False)
     quote_quantity = DecimalString(metadata={"description": "market buy: quote amount to spend"})
-    client_order_id = fields.String(validate=validate.Regexp(CLIENT_ORDER_ID_PATTERN, error=(
+    client_order_id = fields.String(validate=WholeValue(CLIENT_ORDER_ID_PATTERN, error=(
         "client_order_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")))
     userId = _id(metadata={"description": "optional for users (must be their own id); required for admin"})
 

@@ -19,7 +19,7 @@ def add_market(symbol: str, ctx: ServiceContext, **steps: Decimal) -> int:
     """Add `symbol` quoted in the configured quote asset, with SPEC's default steps unless given.
     The quantity step must be at least the base asset's 8-decimal scale, and price x quantity steps must
     fit the quote asset's scale, so every trade's quote amount stays exact."""
-    if not SYMBOL_PATTERN.match(symbol):
+    if not SYMBOL_PATTERN.fullmatch(symbol):
         raise ValidationFailed("symbol must be 2-16 characters A-Z 0-9.", "symbol")
     values = DEFAULT_STEPS | steps
     quote = ctx.settings.quote_currency

@@ -30,7 +30,9 @@ def test_defaults():
     ("KAFKA_BOOTSTRAP_SERVERS", "nohostport"), ("ADMIN_TOKEN", ""), ("ADMIN_TOKEN", "short"),
     ("PORT", "abc"), ("PORT", "70000"), ("MERGE_SAME_PRICE_ORDERS", "maybe"), ("LOG_LEVEL", "LOUD"),
     ("OUTBOX_PUBLISHER", "kafka"), ("PLACE_BATCH_ORDERS_MAX", "0"), ("KAFKA_SESSION_TIMEOUT_MS", "10"),
-    ("KAFKA_FETCH_MAX_WAIT_MS", "-1"),
+    ("KAFKA_FETCH_MAX_WAIT_MS", "-1"), ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:\u00b2"),
+    ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:\u0669\u0660\u0669\u0662"), ("QUOTE_CURRENCY", "\u00dcSD"),
+    ("QUOTE_CURRENCY", "US\u0665"),
 ])
 def test_invalid_setting_is_refused_naming_the_key(key, value):
     with pytest.raises(ConfigError, match=key):
@@ -66,7 +68,7 @@ def _keys_read(path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call):
             for argument in node.args[:2]:
-                if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and _KEY.match(argument.value):
+                if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and _KEY.fullmatch(argument.value):
                     keys.add(argument.value)
     return keys
 
