@@ -19,6 +19,10 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 RATE_MIN = Decimal("0.00001")  # about one per day
 RATE_MAX = Decimal(1_000_000)
 SECRET_SETTINGS = ("admin_token",)
+ADMIN_TOKEN_CHARS_MIN = 24
+# Every admin token the project's example files ever shipped: a copied example must not start a service
+# whose admin token is public (tests/unit/test_config.py finds every token in those files and checks it).
+PLACEHOLDER_ADMIN_TOKENS = frozenset({"change-me-to-a-long-random-string"})
 # Whole values in ASCII (fullmatch): `str.isdigit()` takes "²", which int() refuses, and `$` takes a "\n".
 _PORT = re.compile(r"[0-9]{1,5}")
 _ASSET_SYMBOL = re.compile(r"[A-Z0-9]{1,16}")
@@ -72,17 +76,27 @@ def _rate(env: dict, key: str) -> Decimal:
     return value
 
 
+def _check_admin_token(token: str) -> None:
+    generate = "generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if len(token) < ADMIN_TOKEN_CHARS_MIN:
+        raise ConfigError(f"ADMIN_TOKEN is required and must be at least {ADMIN_TOKEN_CHARS_MIN} characters "
+                          f"({generate})")
+    if token.lower() in PLACEHOLDER_ADMIN_TOKENS:
+        raise ConfigError(f"ADMIN_TOKEN is the placeholder of the project's example files, which anyone can read "
+                          f"({generate})")
+
+
 def mask_url_password(url: str) -> str:
-    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`: URLs are logged and echoed in errors."""
+    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`: URLs are logged and echoed in errors.
+    The password ends at the last "@": it may hold "/", ":" and "@" unescaped, a host holds none of them."""
     scheme, separator, rest = url.partition("://")
     if not separator:
         return url
-    authority, slash, path = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
+    userinfo, at, host_and_path = rest.rpartition("@")
     user, colon, _password = userinfo.partition(":")
     if not at or not colon:
         return url
-    return f"{scheme}://{user}:***@{host}{slash}{path}"
+    return f"{scheme}://{user}:***@{host_and_path}"
 
 
 @dataclass(frozen=True)
@@ -145,9 +159,8 @@ class Settings:
             if not host or not _PORT.fullmatch(port):
                 raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS must be host:port[,host:port], got {kafka!r}")
         admin_token = (env.get("ADMIN_TOKEN") or "").strip()
-        if needs_admin_token and len(admin_token) < 16:
-            raise ConfigError("ADMIN_TOKEN is required and must be at least 16 characters "
-                              "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        if needs_admin_token:
+            _check_admin_token(admin_token)
         quote = _name(env, "QUOTE_CURRENCY", "USD", 16).upper()
         if not _ASSET_SYMBOL.fullmatch(quote):
             raise ConfigError(f"QUOTE_CURRENCY must be alphanumeric, got {quote!r}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from orders_app.devstack import DATABASE_NAME, DATABASE_USER, free_port, start_broker, start_mariadb, stop_process
+from orders_app.devstack import database_url, free_port, start_broker, start_mariadb, stop_process
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT_DIR / ".devstack" / "test-logs"
@@ -111,9 +111,9 @@ class PrivateDatabase:
         import uuid
         self.port = free_port()
         self.base_dir = ROOT_DIR / ".devstack" / f"{name}-{uuid.uuid4().hex[:8]}"
-        self.url = f"mysql+pymysql://{DATABASE_USER}@127.0.0.1:{self.port}/{DATABASE_NAME}"
         self.process = None
         self.start()
+        self.url = database_url(self.base_dir, self.port)
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT_DIR, check=True,
                        env=_env({"DATABASE_URL": self.url}), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
