@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -101,9 +101,9 @@ def mask_url_password(url: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
+    database_url: str = field(repr=False)  # secrets stay out of reprs (tracebacks); `redacted()` masks them
     kafka_bootstrap_servers: str
-    admin_token: str
+    admin_token: str = field(repr=False)
     admin_token_generated: bool = False
     quote_currency: str = "USD"
     port: int = 3000

@@ -172,3 +172,10 @@ def test_an_admin_token_of_24_characters_is_accepted_and_only_the_api_needs_one(
 ])
 def test_a_database_password_is_masked_whatever_characters_it_holds(url, masked):
     assert mask_url_password(url) == masked
+
+
+def test_the_settings_repr_shows_neither_the_admin_token_nor_the_database_password():
+    """A repr lands in tracebacks and test reports (a service context printed its settings whole)."""
+    settings = Settings.from_env(dict(GOOD, DATABASE_URL="mysql+pymysql://orders:s3cr3t-pw@db/orders"))
+    assert "s3cr3t-pw" not in repr(settings) and GOOD["ADMIN_TOKEN"] not in repr(settings)
+    assert "kafka_bootstrap_servers='127.0.0.1:9092'" in repr(settings)
