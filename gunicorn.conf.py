@@ -1,12 +1,13 @@
 """gunicorn settings (read automatically from the working directory). Override with GUNICORN_* env."""
 import os
+import re
 import shutil
 import tempfile
 
 
 def _count(key: str, default: str) -> int:
     raw = os.environ.get(key, default)
-    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= 256:  # isdigit() takes "²", int() does not
         raise SystemExit(f"orders API refuses to start: {key} must be an integer from 1 to 256, got {raw!r}")
     return int(raw)
 

@@ -134,7 +134,7 @@ def add_market_command(symbol: str, **options: str | None) -> None:
 @commands.command("rotate-key")
 @click.argument("user_id", type=click.IntRange(min=1))
 def rotate_key_command(user_id: int) -> None:
-    """Revoke USER_ID's API keys and print a new one (API processes honour it within API_KEY_CACHE_SECONDS)."""
+    """Revoke USER_ID's API keys and print a new one (every API process refuses the old one within ~1 s)."""
     from orders_app.services.funding import rotate_api_key
     try:
         api_key = rotate_api_key(user_id, _ctx())

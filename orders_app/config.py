@@ -6,7 +6,8 @@ A bad or missing value stops the process with a `ConfigError` that names the key
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+import re
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -18,6 +19,13 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 RATE_MIN = Decimal("0.00001")  # about one per day
 RATE_MAX = Decimal(1_000_000)
 SECRET_SETTINGS = ("admin_token",)
+ADMIN_TOKEN_CHARS_MIN = 24
+# Every admin token the project's example files ever shipped: a copied example must not start a service
+# whose admin token is public (tests/unit/test_config.py finds every token in those files and checks it).
+PLACEHOLDER_ADMIN_TOKENS = frozenset({"change-me-to-a-long-random-string"})
+# Whole values in ASCII (fullmatch): `str.isdigit()` takes "²", which int() refuses, and `$` takes a "\n".
+_PORT = re.compile(r"[0-9]{1,5}")
+_ASSET_SYMBOL = re.compile(r"[A-Z0-9]{1,16}")
 
 
 class ConfigError(Exception):
@@ -68,24 +76,34 @@ def _rate(env: dict, key: str) -> Decimal:
     return value
 
 
+def _check_admin_token(token: str) -> None:
+    generate = "generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if len(token) < ADMIN_TOKEN_CHARS_MIN:
+        raise ConfigError(f"ADMIN_TOKEN is required and must be at least {ADMIN_TOKEN_CHARS_MIN} characters "
+                          f"({generate})")
+    if token.lower() in PLACEHOLDER_ADMIN_TOKENS:
+        raise ConfigError(f"ADMIN_TOKEN is the placeholder of the project's example files, which anyone can read "
+                          f"({generate})")
+
+
 def mask_url_password(url: str) -> str:
-    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`: URLs are logged and echoed in errors."""
+    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`: URLs are logged and echoed in errors.
+    The password ends at the last "@": it may hold "/", ":" and "@" unescaped, a host holds none of them."""
     scheme, separator, rest = url.partition("://")
     if not separator:
         return url
-    authority, slash, path = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
+    userinfo, at, host_and_path = rest.rpartition("@")
     user, colon, _password = userinfo.partition(":")
     if not at or not colon:
         return url
-    return f"{scheme}://{user}:***@{host}{slash}{path}"
+    return f"{scheme}://{user}:***@{host_and_path}"
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
+    database_url: str = field(repr=False)  # secrets stay out of reprs (tracebacks); `redacted()` masks them
     kafka_bootstrap_servers: str
-    admin_token: str
+    admin_token: str = field(repr=False)
     admin_token_generated: bool = False
     quote_currency: str = "USD"
     port: int = 3000
@@ -141,14 +159,13 @@ class Settings:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is required, e.g. 127.0.0.1:9092")
         for server in kafka.split(","):
             host, _, port = server.strip().rpartition(":")
-            if not host or not port.isdigit():
+            if not host or not _PORT.fullmatch(port):
                 raise ConfigError(f"KAFKA_BOOTSTRAP_SERVERS must be host:port[,host:port], got {kafka!r}")
         admin_token = (env.get("ADMIN_TOKEN") or "").strip()
-        if needs_admin_token and len(admin_token) < 16:
-            raise ConfigError("ADMIN_TOKEN is required and must be at least 16 characters "
-                              "(generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        if needs_admin_token:
+            _check_admin_token(admin_token)
         quote = _name(env, "QUOTE_CURRENCY", "USD", 16).upper()
-        if not quote.isalnum():
+        if not _ASSET_SYMBOL.fullmatch(quote):
             raise ConfigError(f"QUOTE_CURRENCY must be alphanumeric, got {quote!r}")
         log_level = _name(env, "LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

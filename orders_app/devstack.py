@@ -3,7 +3,10 @@
 Used by `./dev run` and `./dev test` when `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` are not set, and by
 the tests that need a broker of their own to stop and restart. Standard library only: it runs before the
 project's dependencies matter. Every server listens on 127.0.0.1 only, on a free port, and is stopped by
-the PID this module recorded — never by name.
+the PID this module recorded — never by name. Secrets (the database password, the admin token, the env file)
+are files only their owner can read, in folders only their owner can enter (the MariaDB socket, where root
+needs no password, is one of them); the database user has a password, rights on the `orders%` databases
+only, and no GRANT OPTION.
 
     python -m orders_app.devstack start [--fresh]  # install if missing, start, write .devstack/NAME/env
     python -m orders_app.devstack stop             # stop what `start` started
@@ -51,6 +54,27 @@ def _log(message: str) -> None:
     print(f"[devstack] {message}", file=sys.stderr, flush=True)
 
 
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _write_private(path: Path, content: str) -> None:
+    """Write a file that only its owner can read, with no moment at which anyone else could."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open
+        file.write(content)
+
+
+def _secret(path: Path) -> str:
+    """The secret kept in `path`, generated on first use."""
+    if not path.exists():
+        _write_private(path, secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 # --- MariaDB ---------------------------------------------------------------------------------------
 
 def ensure_mariadb_installed() -> None:
@@ -72,7 +96,7 @@ def start_mariadb(base_dir: Path, port: int) -> subprocess.Popen:
     ensure_mariadb_installed()
     data_dir = base_dir / "data"
     socket_path = base_dir / "mysqld.sock"
-    base_dir.mkdir(parents=True, exist_ok=True)
+    _private_dir(base_dir)
     user = os.environ.get("USER") or "root"
     if not (data_dir / "mysql").exists():
         subprocess.run(
@@ -89,12 +113,30 @@ def start_mariadb(base_dir: Path, port: int) -> subprocess.Popen:
          "--collation-server=utf8mb4_bin", "--transaction-isolation=READ-COMMITTED"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_port(port)
-    sql = (f"CREATE DATABASE IF NOT EXISTS {DATABASE_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
-           f"CREATE USER IF NOT EXISTS '{DATABASE_USER}'@'127.0.0.1';"
-           f"GRANT ALL ON *.* TO '{DATABASE_USER}'@'127.0.0.1' WITH GRANT OPTION;")  # tests create users
-    subprocess.run(["mariadb", "--no-defaults", f"--socket={socket_path}", "-uroot", "-e", sql],
-                   check=True)
+    account = f"'{DATABASE_USER}'@'127.0.0.1'"
+    password = _secret(base_dir / "password")  # token_urlsafe: nothing to quote in SQL or in a URL
+    root = ["mariadb", "--no-defaults", f"--socket={socket_path}", "-uroot", "--batch", "--skip-column-names"]
+    # mariadb-install-db also makes password-less root accounts for TCP (127.0.0.1, ::1, the host name):
+    # root stays reachable through the private socket only.
+    root_hosts = subprocess.run([*root, "-e", "SELECT host FROM mysql.user WHERE user = 'root'"],
+                                check=True, capture_output=True, text=True).stdout.split()
+    drop_root = "".join(f"DROP USER 'root'@'{host}';" for host in root_hosts if host != "localhost")
+    # ALTER and REVOKE too: a datadir made by an older devstack has the user without a password, with every
+    # right and GRANT OPTION. `orders%` also covers the empty databases a start-up test creates.
+    sql = (f"{drop_root}"
+           f"CREATE DATABASE IF NOT EXISTS {DATABASE_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+           f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{password}';"
+           f"ALTER USER {account} IDENTIFIED BY '{password}';"
+           f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account};"
+           f"GRANT ALL ON `{DATABASE_NAME}%`.* TO {account};")
+    subprocess.run([*root, "-e", sql], check=True)
     return process
+
+
+def database_url(base_dir: Path, port: int) -> str:
+    """The SQLAlchemy URL of the database `start_mariadb(base_dir, port)` serves, with its user's password."""
+    return (f"mysql+pymysql://{DATABASE_USER}:{_secret(base_dir / 'password')}@127.0.0.1:{port}/"
+            f"{DATABASE_NAME}")
 
 
 # --- Kafka-protocol broker (Tansu, memory storage) -------------------------------------------------
@@ -160,7 +202,8 @@ def _pid_alive(pid_file: Path) -> bool:
 def start(fresh: bool = False) -> dict[str, str]:
     if fresh and (STACK_DIR / "mariadb").exists():
         shutil.rmtree(STACK_DIR / "mariadb")
-    STACK_DIR.mkdir(parents=True, exist_ok=True)
+    _private_dir(STACK_DIR.parent)
+    _private_dir(STACK_DIR)
     env: dict[str, str] = {}
     if not os.environ.get("DATABASE_URL"):
         if _pid_alive(STACK_DIR / "mariadb.started.pid"):
@@ -168,7 +211,7 @@ def start(fresh: bool = False) -> dict[str, str]:
         port = free_port()
         process = start_mariadb(STACK_DIR / "mariadb", port)
         (STACK_DIR / "mariadb.started.pid").write_text(str(process.pid))
-        env["DATABASE_URL"] = f"mysql+pymysql://{DATABASE_USER}@127.0.0.1:{port}/{DATABASE_NAME}"
+        env["DATABASE_URL"] = database_url(STACK_DIR / "mariadb", port)
         _log(f"MariaDB on 127.0.0.1:{port} (pid {process.pid}, datadir {STACK_DIR / 'mariadb' / 'data'})")
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         port = free_port()
@@ -177,13 +220,9 @@ def start(fresh: bool = False) -> dict[str, str]:
         env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
         _log(f"Kafka-protocol broker (Tansu, memory) on 127.0.0.1:{port} (pid {process.pid})")
     if not os.environ.get("ADMIN_TOKEN"):
-        token_file = STACK_DIR / "admin_token"
-        if not token_file.exists():
-            token_file.write_text(secrets.token_urlsafe(32))
-            token_file.chmod(0o600)
-        env["ADMIN_TOKEN"] = token_file.read_text().strip()
+        env["ADMIN_TOKEN"] = _secret(STACK_DIR / "admin_token")
         env["ADMIN_TOKEN_GENERATED"] = "true"
-    ENV_FILE.write_text("".join(f"export {key}='{value}'\n" for key, value in env.items()))
+    _write_private(ENV_FILE, "".join(f"export {key}='{value}'\n" for key, value in env.items()))
     return env
 
 

@@ -81,6 +81,15 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
+class ApiKeyGeneration(Base):
+    """One row (id 1) counting key revocations: processes that cached keys re-read them when it moves."""
+    __tablename__ = "api_key_generation"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_api_key_generation_one_row"),)
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(Timestamp, server_default=NOW)
+
+
 class Account(Base):
     __tablename__ = "accounts"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)

@@ -37,16 +37,20 @@ def parse_amount(value: object) -> Decimal:
     elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, str):
-        text = value.strip()
-        if len(text) > _TEXT_MAX_CHARS or not _PLAIN_DECIMAL.fullmatch(text):
+        # The whole value: no surrounding whitespace, and a trailing newline does not pass.
+        if len(value) > _TEXT_MAX_CHARS or not _PLAIN_DECIMAL.fullmatch(value):
             raise AmountError("must be a decimal number such as \"5.123456\"")
-        result = Decimal(text)
+        result = Decimal(value)
     else:
         raise AmountError("must be a number or a decimal string")
     if not result.is_finite():
         raise AmountError("must be a finite number")
     if abs(result.adjusted()) > 40:
         raise AmountError("is out of range")
+    try:
+        result.normalize(MONEY_CONTEXT)  # judged by value: trailing zeros are free, other digits are not
+    except decimal.Inexact:
+        raise AmountError(f"has more than {MONEY_CONTEXT.prec} significant digits") from None
     return result
 
 

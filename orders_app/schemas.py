@@ -5,7 +5,9 @@ Request bodies reject unknown fields (a typo must not silently drop a limit); qu
 """
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+import re
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from orders_app.money import DecimalString
 
@@ -15,6 +17,27 @@ TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
 STATUSES = ("pending", "partially_filled", "completed", "cancelled", "rejected")
 ID_MAX = 2**63 - 1
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+class WholeValue(validate.Regexp):
+    """`validate.Regexp` matching the whole value: its `re.match` lets `$` match before a trailing newline.
+    Patterns keep their ^ and $, so the OpenAPI document (ECMA regex, where $ is the end) says the same."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+class QueryInteger(fields.Integer):
+    """A query-string integer in ASCII digits: `int()` alone would also take " 5", "1_000" and "\u0665"."""
+
+    _DIGITS = re.compile(r"-?[0-9]{1,20}")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not self._DIGITS.fullmatch(value):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _id(**kwargs) -> fields.Integer:
@@ -62,28 +85,28 @@ class PlaceOrderRequest(RequestBody):
     time_in_force = fields.String(load_default="GTC", validate=validate.OneOf(TIMES_IN_FORCE))
     post_only = _strict_bool(load_default=False)
     quote_quantity = DecimalString(metadata={"description": "market buy: quote amount to spend"})
-    client_order_id = fields.String(validate=validate.Regexp(CLIENT_ORDER_ID_PATTERN, error=(
+    client_order_id = fields.String(validate=WholeValue(CLIENT_ORDER_ID_PATTERN, error=(
         "client_order_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")))
     userId = _id(metadata={"description": "optional for users (must be their own id); required for admin"})
 
 
 class OrderListQuery(QueryArgs):
-    userId = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+    userId = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
     currency_symbol = _symbol()
     order_type = fields.String(validate=validate.OneOf(SIDES))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    before_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    before_id = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
 
 
 class OrderBookQuery(QueryArgs):
-    depth = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+    depth = QueryInteger(load_default=50, validate=validate.Range(min=1, max=1000))
 
 
 class TradesQuery(QueryArgs):
     currency_symbol = _symbol(required=True)
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    before_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    before_id = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
 
 
 class BalanceQuery(QueryArgs):

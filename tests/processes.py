@@ -12,8 +12,7 @@ from pathlib import Path
 import requests
 
 from orders_app.devstack import (
-    DATABASE_NAME,
-    DATABASE_USER,
+    database_url,
     free_port,
     start_broker,
     start_mariadb,
@@ -118,9 +117,9 @@ class PrivateDatabase:
         import uuid
         self.port = free_port()
         self.base_dir = ROOT_DIR / ".devstack" / f"{name}-{uuid.uuid4().hex[:8]}"
-        self.url = f"mysql+pymysql://{DATABASE_USER}@127.0.0.1:{self.port}/{DATABASE_NAME}"
         self.process = None
         self.start()
+        self.url = database_url(self.base_dir, self.port)
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT_DIR, check=True,
                        env=_env({"DATABASE_URL": self.url}), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 

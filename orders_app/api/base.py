@@ -4,16 +4,15 @@ authentication, and access to the service context.
 - Bodies are parsed with `parse_float=Decimal` (never float); NaN/Infinity are rejected; a body that is
   not `application/json` is 415; a non-object body or malformed JSON is 400.
 - Validation errors are 400 (webargs' default 422 is not used).
-- `Authorization: Bearer <token>`: the admin token, or a user's API key (looked up by SHA-256, cached
-  for a few seconds per process).
+- `Authorization: Bearer <token>`: the admin token, or a user's API key (looked up by SHA-256, cached per
+  process until a key rotation anywhere, noticed within about a second: services/api_keys.py).
 """
 from __future__ import annotations
 
+import decimal
 import hashlib
 import hmac
 import json
-import threading
-import time
 from decimal import Decimal
 
 import flask_smorest
@@ -26,7 +25,7 @@ from orders_app.errors import Forbidden, Unauthorized, ValidationFailed
 from orders_app.messages import Principal
 from orders_app.money import CANONICAL_DECIMAL_PATTERN, DecimalString
 from orders_app.schemas import ErrorResponse
-from orders_app.services.queries import principal_for_api_key
+from orders_app.services.api_keys import ApiKeyCache
 
 JSON_DEPTH_MAX = 32
 
@@ -43,6 +42,8 @@ def parse_json_body(raw: bytes):
         raise ValidationFailed("The request body is not valid UTF-8.") from None
     except RecursionError:
         raise ValidationFailed("The JSON body is nested too deeply.") from None
+    except decimal.DecimalException:  # an exponent beyond Decimal's own limits: not a ValueError
+        raise ValidationFailed("A number in the request body cannot be held exactly.") from None
     except ValueError as error:  # JSONDecodeError, our constant rejection, over-long integers
         raise ValidationFailed(f"The request body is not valid JSON: {error}.") from None
     if not isinstance(data, dict):
@@ -101,29 +102,7 @@ def group_committer():
 
 # --- authentication ----------------------------------------------------------------------------------
 
-class _ApiKeyCache:
-    """key hash -> (principal, expiry). Revocation takes effect within API_KEY_CACHE_SECONDS."""
-
-    ENTRIES_MAX = 10_000
-
-    def __init__(self):
-        self._entries: dict[str, tuple[Principal, float]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key_hash: str) -> Principal | None:
-        entry = self._entries.get(key_hash)
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
-
-    def put(self, key_hash: str, principal: Principal, ttl_s: float) -> None:
-        with self._lock:
-            if len(self._entries) >= self.ENTRIES_MAX:
-                self._entries.clear()
-            self._entries[key_hash] = (principal, time.monotonic() + ttl_s)
-
-
-_api_key_cache = _ApiKeyCache()
+_api_key_cache = ApiKeyCache()
 
 
 def _bearer_token() -> str:
@@ -144,14 +123,9 @@ def current_principal() -> Principal:
     if hmac.compare_digest(token.encode(), ctx.settings.admin_token.encode()):
         principal = Principal(user_id=None, is_admin=True)
     else:
-        key_hash = hashlib.sha256(token.encode()).hexdigest()
-        principal = _api_key_cache.get(key_hash)
+        principal = _api_key_cache.principal(hashlib.sha256(token.encode()).hexdigest(), ctx)
         if principal is None:
-            principal = principal_for_api_key(key_hash, ctx)
-            if principal is None:
-                raise Unauthorized("Unknown API key.")
-            if ctx.settings.api_key_cache_seconds:
-                _api_key_cache.put(key_hash, principal, ctx.settings.api_key_cache_seconds)
+            raise Unauthorized("Unknown API key.")
     g.principal = principal
     return principal
 

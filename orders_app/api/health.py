@@ -8,9 +8,10 @@ from orders_app.api.base import Blueprint, service_context
 from orders_app.errors import ServiceUnavailable
 from orders_app.metrics import exposition
 from orders_app.schemas import ErrorResponse, StatusResponse
-from orders_app.services.health import readiness
+from orders_app.services.health import Readiness
 
 blp = Blueprint("health", __name__, url_prefix="", description="Health")
+_readiness = Readiness()  # one per process: its answer is shared by the process's threads
 
 
 @blp.route("/health")
@@ -27,7 +28,7 @@ class Ready(MethodView):
     @blp.alt_response(503, schema=ErrorResponse)
     def get(self):
         """The database (with a current schema) and Kafka answer"""
-        problems = readiness(service_context())
+        problems = _readiness.problems(service_context())
         if problems:
             raise ServiceUnavailable("Not ready: " + "; ".join(problems) + ".")
         return {"status": "ok"}

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from orders_app.models import ApiKey, User
+from orders_app.models import ApiKey, ApiKeyGeneration, User
 
 
 def add(session: Session, name: str | None) -> User:
@@ -31,3 +31,14 @@ def user_id_for_key_hash(session: Session, key_hash: str) -> int | None:
     return session.execute(
         select(ApiKey.user_id).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
     ).scalar_one_or_none()
+
+
+def key_generation(session: Session) -> int:
+    """The database-wide count of key revocations (see `bump_key_generation`)."""
+    return session.execute(select(ApiKeyGeneration.generation).where(ApiKeyGeneration.id == 1)).scalar_one()
+
+
+def bump_key_generation(session: Session, now: datetime) -> None:
+    """Tell every process that cached API keys to drop them: call it in the transaction that revokes."""
+    session.execute(update(ApiKeyGeneration).where(ApiKeyGeneration.id == 1)
+                    .values(generation=ApiKeyGeneration.generation + 1, changed_at=now))

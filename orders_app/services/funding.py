@@ -39,7 +39,9 @@ def rotate_api_key(user_id: int, ctx: ServiceContext) -> str:
     with ctx.uow() as uow:
         if not users.exists(uow.session, user_id):
             raise NotFound(f"User {user_id} does not exist.", "userId")
-        users.revoke_api_keys(uow.session, user_id, utc_now())
+        now = utc_now()
+        users.revoke_api_keys(uow.session, user_id, now)
+        users.bump_key_generation(uow.session, now)
         users.add_api_key(uow.session, user_id, hash_api_key(api_key))
         uow.commit()
     return api_key

@@ -20,7 +20,7 @@ def add_market(symbol: str, ctx: ServiceContext, **steps: Decimal) -> int:
     Every amount a trade produces must be exact in its assets: the quantity step a whole number of the
     base asset's smallest unit (its scale if it exists already, else the 8 decimals it is created with),
     price step x quantity step a whole number of the quote asset's."""
-    if not SYMBOL_PATTERN.match(symbol):
+    if not SYMBOL_PATTERN.fullmatch(symbol):
         raise ValidationFailed("symbol must be 2-16 characters A-Z 0-9.", "symbol")
     values = DEFAULT_STEPS | steps
     quote = ctx.settings.quote_currency

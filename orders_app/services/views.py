@@ -1,8 +1,10 @@
-"""Rows rendered as the API's resources (amounts stay `Decimal`; schemas format them)."""
+"""Rows rendered as the API's resources (amounts stay `Decimal`; schemas format them).
+Sums go through `money`: Python's default context keeps 28 digits, a DECIMAL(38,18) sum needs 39."""
 from __future__ import annotations
 
 from datetime import datetime
 
+from orders_app import money
 from orders_app.models import FINAL_STATUSES, Account, Order
 
 
@@ -17,7 +19,7 @@ def order_view(order: Order, symbol: str) -> dict:
     final = order.status in FINAL_STATUSES
     remaining = None
     if order.quantity is not None:
-        remaining = 0 if final else order.quantity - order.filled_quantity
+        remaining = 0 if final else money.subtract(order.quantity, order.filled_quantity)
     return {
         "id": order.id, "user_id": order.user_id, "order_type": order.side, "type": order.type,
         "currency_symbol": symbol, "price": order.price, "quantity": order.quantity,
@@ -31,5 +33,5 @@ def order_view(order: Order, symbol: str) -> dict:
 
 def balance_view(account: Account) -> dict:
     return {"user_id": account.user_id, "currency_symbol": account.asset,
-            "balance": account.available + account.locked, "available": account.available,
+            "balance": money.add(account.available, account.locked), "available": account.available,
             "locked": account.locked}

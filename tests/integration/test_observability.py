@@ -2,7 +2,8 @@
 the API's log line to the worker's, and no secret (admin token, API key, database password) is logged.
 
 The API (gunicorn) and the worker (`consumer.py`) are real processes here, connected to the database
-as a user with a password, so that masking it is actually tested.
+as the stack's user, which has a password (a random one: finding it anywhere in a log is unambiguous),
+so that masking it is actually tested.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 import requests
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from orders_app import worker_metrics
@@ -28,29 +29,18 @@ from tests.support.names import unique_name
 
 pytestmark = pytest.mark.slow
 SETTLE_TIMEOUT_S = 30
-DB_PASSWORD = "pw-" + uuid.uuid4().hex  # unique, so finding it anywhere in a log is unambiguous
+@pytest.fixture(scope="module")
+def database_password(stack_env) -> str:
+    password = make_url(stack_env["DATABASE_URL"]).password
+    assert password and len(password) >= 24  # the dev stack's user has a random one
+    return password
 
 
 @pytest.fixture(scope="module")
-def password_database_url(stack_env):
-    """The stack's database, reached as a user with a password."""
-    url = make_url(stack_env["DATABASE_URL"])
-    user = "obs_" + uuid.uuid4().hex[:8]
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}'"))
-        connection.execute(text(f"GRANT ALL ON *.* TO '{user}'@'127.0.0.1'"))
-    yield url.set(username=user, password=DB_PASSWORD).render_as_string(hide_password=False)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP USER '{user}'@'127.0.0.1'"))
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def processes(password_database_url):
+def processes(stack_env, database_password):
     for name in ("api-observability", "worker-observability"):
         (LOG_DIR / f"{name}.log").unlink(missing_ok=True)
-    env = {"DATABASE_URL": password_database_url, "LOG_LEVEL": "INFO", "KAFKA_MAX_POLL_INTERVAL_MS": "3000"}
+    env = {"DATABASE_URL": stack_env["DATABASE_URL"], "LOG_LEVEL": "INFO", "KAFKA_MAX_POLL_INTERVAL_MS": "3000"}
     api = ApiServer("api-observability", workers=2, **env)
     # A consumer group of its own: this worker gets every partition (its Kafka lag is then reported).
     worker = WorkerProcess("worker-observability", KAFKA_CONSUMER_GROUP="obs-" + uuid.uuid4().hex[:8], **env)
@@ -214,7 +204,7 @@ def test_commands_read_back_from_the_database_keep_their_request_ids(ctx, client
     assert mine == [("order_placed", "trace-place"), ("cancel_requested", "trace-cancel")]
 
 
-def test_no_secret_is_logged_and_settings_are_logged_masked(processes, ctx):
+def test_no_secret_is_logged_and_settings_are_logged_masked(processes, ctx, database_password):
     api, worker = processes
     # A request with a user's key, one with the admin token, one with a wrong key: none may echo them.
     created = requests.post(f"{api.url}/api/admin/users", json={"name": unique_name("secret")}, timeout=10,
@@ -230,7 +220,7 @@ def test_no_secret_is_logged_and_settings_are_logged_masked(processes, ctx):
                timeout_s=10, what="the refused request's log line")  # the checks below must see it
     texts = {"api": api.log_path.read_text(errors="replace"), "worker": worker.log_path.read_text(errors="replace")}
     for name, logged in texts.items():
-        assert DB_PASSWORD not in logged, f"the database password is in the {name} log"
+        assert database_password not in logged, f"the database password is in the {name} log"
         assert ctx.settings.admin_token not in logged, f"the admin token is in the {name} log"
         assert api_key not in logged and wrong_key not in logged, f"an API key is in the {name} log"
         starting = [line for line in log_lines(getattr(api if name == "api" else worker, "log_path"))

@@ -7,6 +7,7 @@ from orders_app.config import ConfigError, Settings
 
 GOOD = {"DATABASE_URL": "mysql+pymysql://u@127.0.0.1:3306/orders", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
         "ADMIN_TOKEN": "a-long-enough-admin-token"}
+EXAMPLE_FILES = (".env.example", "docker-compose.yml", "README.md", "Dockerfile")
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,9 @@ def test_defaults():
     ("KAFKA_BOOTSTRAP_SERVERS", "nohostport"), ("ADMIN_TOKEN", ""), ("ADMIN_TOKEN", "short"),
     ("PORT", "abc"), ("PORT", "70000"), ("MERGE_SAME_PRICE_ORDERS", "maybe"), ("LOG_LEVEL", "LOUD"),
     ("OUTBOX_PUBLISHER", "kafka"), ("PLACE_BATCH_ORDERS_MAX", "0"), ("KAFKA_SESSION_TIMEOUT_MS", "10"),
-    ("KAFKA_FETCH_MAX_WAIT_MS", "-1"),
+    ("KAFKA_FETCH_MAX_WAIT_MS", "-1"), ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:\u00b2"),
+    ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:\u0669\u0660\u0669\u0662"), ("QUOTE_CURRENCY", "\u00dcSD"),
+    ("QUOTE_CURRENCY", "US\u0665"),
 ])
 def test_invalid_setting_is_refused_naming_the_key(key, value):
     with pytest.raises(ConfigError, match=key):
@@ -66,7 +69,7 @@ def _keys_read(path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call):
             for argument in node.args[:2]:
-                if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and _KEY.match(argument.value):
+                if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and _KEY.fullmatch(argument.value):
                     keys.add(argument.value)
     return keys
 
@@ -92,7 +95,7 @@ def test_env_example_documents_only_real_settings_and_its_values_are_valid():
     assert _documented_keys() - read == set()
     from dotenv import dotenv_values
     example = {k: v for k, v in dotenv_values(ROOT_DIR / ".env.example").items() if v is not None}
-    settings = Settings.from_env(example)  # the documented defaults are accepted as they stand
+    settings = Settings.from_env(dict(example, ADMIN_TOKEN=GOOD["ADMIN_TOKEN"]))  # the documented defaults
     assert settings.worker_metrics_port == 9100 and settings.rate_limit_orders_per_second == 0
 
 
@@ -126,3 +129,53 @@ def test_secrets_are_masked_wherever_settings_are_shown():
     with pytest.raises(ConfigError) as refused:  # a wrong scheme is echoed back, without the password
         Settings.from_env(dict(GOOD, DATABASE_URL="postgresql://u:topsecret@h/db"))
     assert "topsecret" not in str(refused.value) and "DATABASE_URL" in str(refused.value)
+
+
+# --- the admin token -----------------------------------------------------------------------------------
+
+def _admin_tokens_in_example_files() -> dict[str, str]:
+    """{token: file} of every literal ADMIN_TOKEN value shipped in the project's example files and docs."""
+    paths = [ROOT_DIR / name for name in EXAMPLE_FILES] + sorted((ROOT_DIR / "docs").glob("*.md"))
+    tokens = {}
+    for path in paths:
+        for token in re.findall(r"ADMIN_TOKEN\s*[=:]\s*[\"']?([^\s\"'$#]+)", path.read_text()):
+            tokens[token] = path.name
+    return tokens
+
+
+def test_every_admin_token_shipped_in_an_example_file_is_refused():
+    tokens = _admin_tokens_in_example_files()
+    assert ".env.example" in tokens.values()  # the scan finds what a copy of .env.example would start with
+    for token in tokens:
+        with pytest.raises(ConfigError, match="ADMIN_TOKEN"):
+            Settings.from_env(dict(GOOD, ADMIN_TOKEN=token))
+
+
+@pytest.mark.parametrize("token", ["x" * 23, " " * 30 + "short", "change-me-to-a-long-random-string",
+                                   "CHANGE-ME-TO-A-LONG-RANDOM-STRING"])
+def test_an_admin_token_shorter_than_24_characters_or_a_placeholder_is_refused(token):
+    with pytest.raises(ConfigError, match="ADMIN_TOKEN"):
+        Settings.from_env(dict(GOOD, ADMIN_TOKEN=token))
+
+
+def test_an_admin_token_of_24_characters_is_accepted_and_only_the_api_needs_one():
+    assert Settings.from_env(dict(GOOD, ADMIN_TOKEN="k" * 24)).admin_token == "k" * 24
+    placeholder = "change-me-to-a-long-random-string"
+    assert Settings.from_env(dict(GOOD, ADMIN_TOKEN=placeholder), needs_admin_token=False)
+
+
+@pytest.mark.parametrize("url,masked", [
+    ("mysql+pymysql://orders:pa/ss@db:3306/orders", "mysql+pymysql://orders:***@db:3306/orders"),
+    ("mysql+pymysql://orders:p@ss/w:rd@db/orders", "mysql+pymysql://orders:***@db/orders"),
+    ("mysql+pymysql://orders:s3cr%2Ft@db/orders?charset=utf8mb4", "mysql+pymysql://orders:***@db/orders?charset=utf8mb4"),
+    ("mysql+pymysql://orders@db/orders", "mysql+pymysql://orders@db/orders"),
+])
+def test_a_database_password_is_masked_whatever_characters_it_holds(url, masked):
+    assert mask_url_password(url) == masked
+
+
+def test_the_settings_repr_shows_neither_the_admin_token_nor_the_database_password():
+    """A repr lands in tracebacks and test reports (a service context printed its settings whole)."""
+    settings = Settings.from_env(dict(GOOD, DATABASE_URL="mysql+pymysql://orders:s3cr3t-pw@db/orders"))
+    assert "s3cr3t-pw" not in repr(settings) and GOOD["ADMIN_TOKEN"] not in repr(settings)
+    assert "kafka_bootstrap_servers='127.0.0.1:9092'" in repr(settings)

@@ -54,3 +54,17 @@ def test_dockerfile_installs_the_pinned_requirements_and_serves_the_api():
     assert 'CMD ["gunicorn", "wsgi:app"]' in dockerfile
     ignored = (ROOT_DIR / ".dockerignore").read_text().split()
     assert {".venv", ".devstack", ".env"} <= set(ignored)  # no local secrets or stacks in the image
+
+
+def test_compose_has_no_default_secret_every_password_and_token_must_be_given():
+    text = (ROOT_DIR / "docker-compose.yml").read_text()
+    secrets = set(re.findall(r"\$\{([A-Z0-9_]*(?:PASSWORD|TOKEN|SECRET)[A-Z0-9_]*)", text))
+    assert {"MYSQL_PASSWORD", "ADMIN_TOKEN"} <= secrets
+    for name in secrets:
+        uses = re.findall(r"\$\{" + name + r"(:?[-?+=]?)", text)
+        assert uses and set(uses) == {":?"}, f"{name} must be required (${{{name}:?...}}), found {uses}"
+    services = _compose()["services"]
+    for name in APP_SERVICES:
+        assert "${MYSQL_PASSWORD:?" in services[name]["environment"]["DATABASE_URL"]
+    mysql = services["mysql"]["environment"]
+    assert mysql.get("MYSQL_RANDOM_ROOT_PASSWORD") == "yes" and "MYSQL_ROOT_PASSWORD" not in mysql

@@ -18,7 +18,8 @@ quantities = st.integers(min_value=1, max_value=10**17).map(lambda n: Decimal(n)
 
 @pytest.mark.parametrize("raw,expected", [
     (5, "5"), ("5", "5"), ("5.123456", "5.123456"), ("5.1234560", "5.123456"), (Decimal("5.123456"), "5.123456"),
-    ("0.00000001", "0.00000001"), (Decimal("1E+1"), "10"), ("  7.5 ", "7.5"), ("007.50", "7.5"),
+    ("0.00000001", "0.00000001"), (Decimal("1E+1"), "10"), ("007.50", "7.5"), (Decimal("1E+5"), "100000"),
+    (Decimal("1." + "0" * 5000), "1"),
 ])
 def test_parse_and_format_round_trip_canonically(raw, expected):
     assert money.format_amount(money.parse_amount(raw)) == expected
@@ -26,10 +27,30 @@ def test_parse_and_format_round_trip_canonically(raw, expected):
 
 @pytest.mark.parametrize("raw", [True, False, None, 1.5, "1e3", "NaN", "Infinity", "-Infinity", "", " ", "0x10",
                                  "1,5", "1.", ".5", "+1", "\u0665", "1" * 65, [], {}, Decimal("NaN"),
-                                 Decimal("Infinity"), Decimal("1E+400")])
+                                 Decimal("Infinity"), Decimal("1E+400"), Decimal("1E+999999999999999999"),
+                                 Decimal("1E-999999999999999999"), "1e999999999999", "1E+5", "9" * 64 + "9"])
 def test_parse_rejects_what_is_not_a_plain_decimal(raw):
     with pytest.raises(money.AmountError):
         money.parse_amount(raw)
+
+
+@pytest.mark.parametrize("raw", ["5\n", "5\r\n", " 5", "5 ", "\t5", "5\u00a0"])
+def test_a_decimal_string_must_be_the_whole_value_without_surrounding_whitespace(raw):
+    with pytest.raises(money.AmountError):
+        money.parse_amount(raw)
+
+
+@pytest.mark.parametrize("raw", [Decimal("1." + "0" * 5000 + "1"), Decimal("0." + "1" * 100),
+                                 Decimal("1" * 30 + "." + "1" * 31)])
+def test_a_number_with_more_significant_digits_than_can_be_held_exactly_is_refused(raw):
+    with pytest.raises(money.AmountError, match="significant digits"):
+        money.parse_positive(raw, step=QTY_STEP, maximum=MAX)
+
+
+@pytest.mark.parametrize("raw", ["-0", Decimal("-0"), "-0.00000000", 0])
+def test_negative_zero_is_refused_as_not_positive(raw):
+    with pytest.raises(money.AmountError, match="greater than zero"):
+        money.parse_positive(raw, step=QTY_STEP, maximum=MAX)
 
 
 def test_float_input_is_refused_never_interpreted():

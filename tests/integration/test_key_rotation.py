@@ -1,0 +1,76 @@
+"""A rotated API key stops working everywhere within about a second, though every API process caches keys.
+
+The key cache is long here (API_KEY_CACHE_SECONDS=3600) so that only the key-change check can end the
+old key's life: the rotation, by the operator command, bumps a database-wide marker that each process
+reads at most once a second.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import unique_name
+from tests.processes import ROOT_DIR, ApiServer
+
+ROTATION_EFFECT_S_MAX = 2.0
+GUNICORN_WORKERS, GUNICORN_THREADS = 3, 4
+REQUESTS_PER_ROUND = 48  # spread over every worker: gunicorn's workers take connections as they come
+
+
+def _statuses(url: str, api_key: str, count: int = REQUESTS_PER_ROUND) -> set[int]:
+    headers = {"Authorization": f"Bearer {api_key}", "Connection": "close"}
+    with ThreadPoolExecutor(max_workers=GUNICORN_WORKERS * GUNICORN_THREADS) as pool:
+        return set(pool.map(lambda _: requests.get(url, headers=headers, timeout=10).status_code, range(count)))
+
+
+def _seconds_until_refused(url: str, api_key: str, started: float, timeout_s: float) -> float:
+    while time.monotonic() - started < timeout_s:
+        if _statuses(url, api_key) == {401}:
+            return time.monotonic() - started
+    raise AssertionError(f"the old key still worked {timeout_s:.0f}s after its rotation")
+
+
+@pytest.fixture(scope="module")
+def api():
+    server = ApiServer("api-key-rotation", workers=GUNICORN_WORKERS, threads=GUNICORN_THREADS,
+                       API_KEY_CACHE_SECONDS="3600")
+    yield server
+    server.stop()
+
+
+def test_a_key_rotated_by_the_operator_command_is_refused_by_every_gunicorn_worker_within_two_seconds(
+        api, stack_env):
+    admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
+    created = requests.post(f"{api.url}/api/admin/users", json={"name": unique_name("rotate")}, headers=admin,
+                            timeout=10).json()
+    user_id, old_key = created["user"]["id"], created["api_key"]
+    balances_url = f"{api.url}/api/balances/{user_id}"
+    assert _statuses(balances_url, old_key) == {200}  # now cached in the workers that served it
+    rotated = subprocess.run([sys.executable, "-m", "orders_app.cli", "rotate-key", str(user_id)], cwd=ROOT_DIR,
+                             capture_output=True, text=True, timeout=60, check=True)
+    rotated_at = time.monotonic()  # the command printed the key: its transaction has committed
+    new_key = json.loads(rotated.stdout)["api_key"]
+    refused_after_s = _seconds_until_refused(balances_url, old_key, rotated_at, timeout_s=10)
+    assert refused_after_s < ROTATION_EFFECT_S_MAX, f"the old key worked {refused_after_s:.1f}s after rotation"
+    assert _statuses(balances_url, old_key, count=2 * REQUESTS_PER_ROUND) == {401}
+    assert _statuses(balances_url, new_key) == {200}
+    print(f"\nrotation took effect in every worker after {refused_after_s:.2f}s")
+
+
+def test_a_key_rotated_in_process_is_refused_within_two_seconds_though_it_was_cached(app, client):
+    cli = app.test_cli_runner()
+    user_id = json.loads(cli.invoke(args=["create-user", "--name", unique_name("rotate")]).stdout)["user"]["id"]
+    old_key = json.loads(cli.invoke(args=["rotate-key", str(user_id)]).stdout)["api_key"]
+    headers = {"Authorization": f"Bearer {old_key}"}
+    assert client.get(f"/api/balances/{user_id}", headers=headers).status_code == 200  # cached
+    assert cli.invoke(args=["rotate-key", str(user_id)]).exit_code == 0
+    rotated_at = time.monotonic()
+    while client.get(f"/api/balances/{user_id}", headers=headers).status_code == 200:
+        assert time.monotonic() - rotated_at < ROTATION_EFFECT_S_MAX, "the cached old key kept working"
+    assert client.get(f"/api/balances/{user_id}", headers=headers).status_code == 401
