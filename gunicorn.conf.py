@@ -52,6 +52,11 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def pre_request(worker, req):
+    from orders_app.request_body import remember_gunicorn_request
+    remember_gunicorn_request(req)
+
+
 def post_fork(server, worker):
     """gunicorn's own refusals are written as JSON (see orders_app/gunicorn_errors.py).
 
