@@ -18,8 +18,13 @@ threads = _count("GUNICORN_THREADS", "32")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 keepalive = 5
 graceful_timeout = 30  # SIGTERM: workers stop accepting, finish in-flight requests for up to this long
-timeout = 30
+timeout = 30  # the arbiter's heartbeat of a worker process; it does not bound one thread's request
 accesslog = None  # the app logs one JSON line per request
+# Refused by gunicorn before the app sees the request, in the JSON error shape (orders_app/gunicorn_errors.py);
+# docs/http-limits.md lists every limit and its answer.
+limit_request_line = 4094  # 414 above it; the longest URL the API needs (orders with every filter) is < 200 bytes
+limit_request_fields = 50  # 431 above it; clients send ~10, proxies and tracing add ~10 more
+limit_request_field_size = 8190  # 431 above it; the 8 KiB most proxies allow, for a browser's cookies on /docs
 
 
 def on_starting(server):
@@ -48,9 +53,18 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def pre_request(worker, req):
+    from orders_app.request_body import remember_gunicorn_request
+    remember_gunicorn_request(req)
+
+
 def post_fork(server, worker):
-    """A request hops between threads (gunicorn's poller, a request thread, the group committer) and the
+    """gunicorn's own refusals are written as JSON (see orders_app/gunicorn_errors.py).
+
+    A request hops between threads (gunicorn's poller, a request thread, the group committer) and the
     committer waits on the database several times per batch; each wake-up waits for the GIL, which a busy
     thread gives up only every `switchinterval` (5 ms by default). 1 ms cuts that wait."""
     import sys
+    from orders_app import gunicorn_errors
+    gunicorn_errors.install(limit_request_line, limit_request_fields, limit_request_field_size)
     sys.setswitchinterval(float(os.environ.get("GUNICORN_SWITCH_INTERVAL_S", "0.001")))  # float-ok: seconds, not money

@@ -29,6 +29,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     from orders_app.extensions import api, db, publisher
     from orders_app.logs import configure_logging
     from orders_app.metrics import observe_request
+    from orders_app.request_body import BodyDeadlines, RequestBodyGuard
     from orders_app.repositories.markets import load_asset_scales, load_markets
     from orders_app.schema_version import check_schema_current
     from orders_app.services import ServiceContext
@@ -72,6 +73,9 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
             app.extensions["orders_group_committer"] = GroupCommitter(ctx, settings.place_batch_orders_max)
         if settings.outbox_publisher == "api":
             publisher.init_app(app, settings, session_factory, connect_now=(role == "api"))
+
+    app.wsgi_app = RequestBodyGuard(app.wsgi_app, settings.request_body_read_timeout_ms / 1000,
+                                    settings.request_drain_bytes_max, BodyDeadlines())
 
     assets_dir = Path(swagger_ui_bundle.swagger_ui_path)
 

@@ -130,6 +130,8 @@ class Settings:
     max_open_orders_per_user: int = 1000
     api_key_cache_seconds: int = 30
     request_body_bytes_max: int = 64 * 1024
+    request_body_read_timeout_ms: int = 10000
+    request_drain_bytes_max: int = 256 * 1024
     check_schema_on_start: bool = True
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9100
@@ -202,6 +204,8 @@ class Settings:
             db_pool_timeout_s=_int(env, "DB_POOL_TIMEOUT_S", 5, 1, 300),
             max_open_orders_per_user=_int(env, "MAX_OPEN_ORDERS_PER_USER", 1000, 1, 1_000_000),
             api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 30, 0, 3600),
+            request_body_read_timeout_ms=_int(env, "REQUEST_BODY_READ_TIMEOUT_MS", 10000, 100, 600_000),
+            request_drain_bytes_max=_int(env, "REQUEST_DRAIN_BYTES_MAX", 256 * 1024, 0, 1024 ** 3),
             check_schema_on_start=_bool(env, "CHECK_SCHEMA_ON_START", True),
             worker_metrics_host=_name(env, "WORKER_METRICS_HOST", "127.0.0.1"),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 9100, 0, 65535),

@@ -112,12 +112,13 @@ from orders_app.matching.invariants import InvariantViolation, invariant  # noqa
 
 _HTTP_CODES = {
     400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+    405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
     429: "RATE_LIMITED",
 }
 _HTTP_MESSAGES = {
     404: "No such resource.",
     405: "This method is not allowed on this resource.",
+    408: "The request body did not arrive in time; the connection is closed.",
     413: "The request body is larger than the 64 KiB limit.",
     415: "The request body must be JSON with Content-Type: application/json.",
 }

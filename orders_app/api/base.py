@@ -19,7 +19,7 @@ import flask_smorest
 from flask import current_app, g, request
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from orders_app.errors import Forbidden, Unauthorized, ValidationFailed
 from orders_app.messages import Principal
@@ -56,6 +56,10 @@ class OrdersParser(FlaskParser):
 
     def _raw_load_json(self, req):
         raw = req.get_data(cache=True)
+        if req.content_length is None and len(raw) >= req.max_content_length and req.input_stream.read(1):
+            # A chunked body: werkzeug stops reading at the limit without raising, which left a truncated
+            # body to fail as "not valid JSON" (400) instead of being refused as too large.
+            raise RequestEntityTooLarge()
         if not is_json_request(req):
             if not raw:
                 return core.missing
