@@ -22,8 +22,9 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-from tests.faults.load import engine_for, make_users, reconcile_cli, wait_applied
+from tests.faults.load import engine_for, make_users, wait_applied
 from tests.processes import ApiServer, Broker, PrivateDatabase, WorkerProcess
+from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 60

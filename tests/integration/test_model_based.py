@@ -1,6 +1,6 @@
 """Model-based, end to end: a seeded random stream of commands through the real HTTP API (gunicorn) and a
 real worker (`consumer.py`), every outcome compared with an independent reference exchange written from
-SPEC (tests/integration/reference_exchange.py), exactly.
+the API contract (tests/support/reference_exchange.py), exactly.
 
 Several users trade in two fresh markets (so no other test's orders are in their books) with every order
 type: limit GTC / IOC / FOK / post-only, market sell by quantity, market buy by quantity and by
@@ -21,10 +21,10 @@ import pytest
 import requests
 
 from orders_app.services.markets import add_market
-from tests.faults.load import reconcile_cli
-from tests.support.waits import wait_market_applied
-from tests.integration.reference_exchange import FINAL_STATUSES, QUOTE, ReferenceExchange, RefOrder, Refused
 from tests.processes import ApiServer, Broker, WorkerProcess
+from tests.support.reconcile import reconcile_cli
+from tests.support.reference_exchange import FINAL_STATUSES, QUOTE, ReferenceExchange, RefOrder, Refused
+from tests.support.waits import wait_market_applied
 
 pytestmark = pytest.mark.slow
 COMMANDS = 1200
