@@ -290,6 +290,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             open_orders[user_id] += 1
             if amount:
                 held[key] = money.add(held.get(key, ZERO), amount)
+        _answer_repeats_committed_meanwhile(session, ctx, batch, outcomes)
         accounts.write_balances(session, {
             key: accounts.BalanceChange(money.subtract(balances[key][0], amount), money.add(balances[key][1], amount),
                                         -amount, amount)
@@ -328,6 +329,19 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
     for index, command, publish in zip(accepted, commands, publishes):
         outcomes[index] = PlacedOrder(command.view, True, (publish,))
     return _with_repeats(outcomes, repeat_of)
+
+
+def _answer_repeats_committed_meanwhile(session, ctx: ServiceContext, batch: list[PreparedOrder],
+                                        outcomes: list) -> None:
+    """A repeat refused for funds or for the open-order cap may have looked its client_order_id up before its
+    first order was inserted (READ COMMITTED locks no gap), then waited for the user's lock that order held
+    until it committed. Holding that lock now, a plain read finds the first order: the repeat answers it."""
+    refused = {(batch[index].command.user_id, batch[index].command.client_order_id): index
+               for index, outcome in enumerate(outcomes)
+               if isinstance(outcome, (InsufficientFunds, TooManyOpenOrders))
+               and batch[index].command.client_order_id is not None}
+    for key, order in orders.find_by_client_order_ids(session, set(refused), locking=False).items():
+        outcomes[refused[key]] = PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
 
 
 def _with_repeats(outcomes: list, repeat_of: dict[int, int]) -> list[PlacedOrder | DomainError]:
