@@ -70,13 +70,15 @@ def find_by_client_order_id(session: Session, user_id: int, client_order_id: str
     ).scalar_one_or_none()
 
 
-def find_by_client_order_ids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Order]:
+def find_by_client_order_ids(session: Session, keys: set[tuple[int, str]],
+                             locking: bool = True) -> dict[tuple[int, str], Order]:
     """{(user_id, client_order_id): order} of those that exist. A locking read (shared): an order with one of
-    these ids that another transaction inserted but has not committed yet is waited for, not missed."""
+    these ids that another transaction inserted but has not committed yet is waited for, not missed.
+    `locking=False` for a caller that holds the users' locks every inserter holds: nothing is left to wait for."""
     if not keys:
         return {}
-    rows = session.execute(select(Order).where(tuple_(Order.user_id, Order.client_order_id).in_(sorted(keys)))
-                           .with_for_update(read=True)).scalars()
+    statement = select(Order).where(tuple_(Order.user_id, Order.client_order_id).in_(sorted(keys)))
+    rows = session.execute(statement.with_for_update(read=True) if locking else statement).scalars()
     return {(order.user_id, order.client_order_id): order for order in rows}
 
 

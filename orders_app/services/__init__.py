@@ -42,15 +42,18 @@ class ServiceContext:
             return True
 
     def market(self, symbol: str) -> MarketSpec | None:
-        """The market of `symbol`; an unknown symbol triggers one (rate-limited) reload."""
+        """The market of `symbol`; an unknown symbol triggers one (rate-limited) reload. Looked up again even
+        when this call did not reload: another thread's reload, which this one waited for, may have found it."""
         spec = self.markets.get(symbol)
-        if spec is None and self.reload_markets():
+        if spec is None:
+            self.reload_markets()
             spec = self.markets.get(symbol)
         return spec
 
     def asset_scale(self, asset: str) -> int | None:
         scale = self.asset_scales.get(asset)
-        if scale is None and self.reload_markets():
+        if scale is None:
+            self.reload_markets()
             scale = self.asset_scales.get(asset)
         return scale
 

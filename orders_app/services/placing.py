@@ -282,15 +282,16 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
                 outcomes[index] = NotFound(f"User {user_id} does not exist.", "userId")
                 continue
             if open_orders[user_id] >= open_orders_max:
-                outcomes[index] = _refusal(session, ctx, prepared, TooManyOpenOrders(
-                    f"You have {open_orders_max} open orders, the most allowed; cancel some first."))
+                outcomes[index] = TooManyOpenOrders(
+                    f"You have {open_orders_max} open orders, the most allowed; cancel some first.")
                 continue
             if amount and (key not in balances or money.subtract(balances[key][0], held.get(key, ZERO)) < amount):
-                outcomes[index] = _refusal(session, ctx, prepared, _insufficient(amount, prepared.checked.hold_asset))
+                outcomes[index] = _insufficient(amount, prepared.checked.hold_asset)
                 continue
             open_orders[user_id] += 1
             if amount:
                 held[key] = money.add(held.get(key, ZERO), amount)
+        _answer_repeats_committed_meanwhile(session, ctx, batch, outcomes)
         accounts.write_balances(session, {
             key: accounts.BalanceChange(money.subtract(balances[key][0], amount), money.add(balances[key][1], amount),
                                         -amount, amount)
@@ -331,6 +332,19 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
     return _with_repeats(outcomes, repeat_of)
 
 
+def _answer_repeats_committed_meanwhile(session, ctx: ServiceContext, batch: list[PreparedOrder],
+                                        outcomes: list) -> None:
+    """A repeat refused for funds or for the open-order cap may have looked its client_order_id up before its
+    first order was inserted (READ COMMITTED locks no gap), then waited for the user's lock that order held
+    until it committed. Holding that lock now, a plain read finds the first order: the repeat answers it."""
+    refused = {(batch[index].command.user_id, batch[index].command.client_order_id): index
+               for index, outcome in enumerate(outcomes)
+               if isinstance(outcome, (InsufficientFunds, TooManyOpenOrders))
+               and batch[index].command.client_order_id is not None}
+    for key, order in orders.find_by_client_order_ids(session, set(refused), locking=False).items():
+        outcomes[refused[key]] = PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
+
+
 def _with_repeats(outcomes: list, repeat_of: dict[int, int]) -> list[PlacedOrder | DomainError]:
     """A repeat of an earlier order of the batch answers that order (unchanged) if it was accepted, else
     its own refusal (the first was refused, so the repeat would have been too)."""
@@ -342,18 +356,6 @@ def _with_repeats(outcomes: list, repeat_of: dict[int, int]) -> list[PlacedOrder
 
 def _account(prepared: PreparedOrder) -> tuple[int, str]:
     return prepared.command.user_id, prepared.checked.hold_asset
-
-
-def _refusal(session, ctx: ServiceContext, prepared: PreparedOrder, error: DomainError) -> PlacedOrder | DomainError:
-    """`error`, unless the order is a repeat whose first committed while this batch waited for its locks
-    (its funds or its slot may be what the first one took): then the first order."""
-    command = prepared.command
-    if command.client_order_id is not None:
-        first = orders.find_by_client_order_ids(session, {(command.user_id, command.client_order_id)})
-        if first:
-            order = next(iter(first.values()))
-            return PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
-    return error
 
 
 def _insufficient(amount: Decimal, asset: str) -> InsufficientFunds:

@@ -4,20 +4,16 @@
 request whose answer was lost can still be looked up) until it is stopped or has sent `orders_max`.
 `account_for` proves, against the database, that every order answered `201` is there, applied by the
 worker (matched or resting) and published, and that an order whose request failed is wholly there or
-wholly absent. `reconcile_cli` runs `python -m orders_app.reconcile` as an operator would.
+wholly absent.
 """
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import requests
 from sqlalchemy import create_engine, select
@@ -26,7 +22,6 @@ from sqlalchemy.orm import Session
 from orders_app.models import MarketSequence, MarketState, Order, OutboxEvent
 from tests.processes import ApiServer, WorkerProcess
 
-ROOT_DIR = Path(__file__).resolve().parents[2]
 REQUEST_TIMEOUT_S = 30
 # Quick recovery for fault tests: Kafka calls give up after 1 s, unpublished outbox rows are republished
 # by the worker's relay after 3 s (the smallest grace the config allows for that timeout), and a consumer
@@ -218,17 +213,6 @@ def account_for(engine, load: OrderLoad) -> Accounting:
         figures.statuses[row.status] += 1
     assert len(rows) == figures.accepted + figures.failed_present, "orders in the database nobody sent"
     return figures
-
-
-def reconcile_cli(database_url: str, **settings: str) -> str:
-    """`python -m orders_app.reconcile` against `database_url` (other `settings` where the environment lacks
-    them); asserts exit 0 and returns its report."""
-    env = {**os.environ, **settings, "DATABASE_URL": database_url}
-    result = subprocess.run([sys.executable, "-m", "orders_app.reconcile"], cwd=ROOT_DIR, env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"reconcile exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    assert "reconciliation: OK" in result.stdout, result.stdout
-    return result.stdout
 
 
 def engine_for(database_url: str):

@@ -21,17 +21,10 @@ from sqlalchemy.orm import Session
 
 from orders_app.models import OutboxEvent
 from orders_app.services.markets import add_market
-from tests.faults.load import (
-    FAST_RECOVERY,
-    System,
-    account_for,
-    assert_no_server_errors_but_503,
-    engine_for,
-    reconcile_cli,
-    wait_applied,
-    wait_published,
-)
+from tests.faults.load import (FAST_RECOVERY, System, account_for, assert_no_server_errors_but_503, engine_for,
+                               wait_applied, wait_published)
 from tests.processes import child_pids
+from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow
 KILLS = 3

@@ -14,16 +14,10 @@ import uuid
 import pytest
 
 from orders_app.services.markets import add_market
-from tests.faults.load import (
-    System,
-    account_for,
-    assert_no_server_errors_but_503,
-    engine_for,
-    reconcile_cli,
-    wait_applied,
-    wait_published,
-)
+from tests.faults.load import (System, account_for, assert_no_server_errors_but_503, engine_for, wait_applied,
+                               wait_published)
 from tests.processes import Broker
+from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow
 OUTAGE_S = 6.0

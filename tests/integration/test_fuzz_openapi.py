@@ -25,8 +25,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.faults.load import engine_for, make_users, reconcile_cli, wait_applied
+from tests.faults.load import engine_for, make_users, wait_applied
 from tests.processes import ApiServer, Broker, PrivateDatabase, WorkerProcess
+from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 60

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -269,3 +270,41 @@ def test_concurrent_batches_never_place_more_than_the_cap_for_one_user(ctx, make
     [thread.join() for thread in threads]
     assert sum(isinstance(outcome, PlacedOrder) for outcome in results) == 5
     assert len([order for order in user.orders() if order["status"] == "pending"]) == 5
+
+
+def test_repeats_that_looked_up_their_id_before_either_was_inserted_answer_one_order(ctx, make_user):
+    """Two batches with one client_order_id both look it up before either inserted it (READ COMMITTED locks no
+    gap, so the look-up waits for nothing), then queue for the account's lock, held here by a third transaction.
+    Whichever gets the lock first places the order; the other, finding the funds gone, must answer that order
+    (200), not INSUFFICIENT_FUNDS. Found by the service state machine (a race of three repeats got a 400)."""
+    user = make_user("repeat", USD="10")  # funds for one of them only
+    outcomes = []
+    with ctx.uow() as holder:
+        holder.session.execute(text("SELECT available FROM accounts WHERE user_id = :user AND asset = 'USD' "
+                                    "FOR UPDATE"), {"user": user.id})
+        racers = [threading.Thread(target=lambda: outcomes.extend(
+            place_batch([prepare(ctx, user.id, client_order_id="same-3")], ctx))) for _ in range(2)]
+        for racer in racers:
+            racer.start()
+        wait_locking_accounts(ctx, 2)  # both looked the id up and now wait for the account
+    for racer in racers:
+        racer.join(timeout=30)
+
+    assert [type(outcome) for outcome in outcomes] == [PlacedOrder, PlacedOrder], outcomes
+    assert sorted(outcome.created for outcome in outcomes) == [False, True]
+    assert outcomes[0].order == outcomes[1].order
+    assert (user.balances()["USD"]["available"], user.balances()["USD"]["locked"]) == ("0", "10")
+
+
+def wait_locking_accounts(ctx, count: int, timeout_s: float = 10) -> None:
+    """Until `count` connections are inside the accounts' locking read (here: waiting for its lock)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with ctx.uow() as uow:
+            waiting = uow.session.execute(text(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+                "AND INFO LIKE '%JOIN accounts a %FOR UPDATE'")).scalar()
+        if waiting >= count:
+            return
+        assert time.monotonic() < deadline, f"{waiting} connections wait for the accounts' lock, not {count}"
+        time.sleep(0.01)

@@ -1,6 +1,6 @@
 """Model-based, end to end: a seeded random stream of commands through the real HTTP API (gunicorn) and a
 real worker (`consumer.py`), every outcome compared with an independent reference exchange written from
-SPEC (tests/integration/reference_exchange.py), exactly.
+the API contract (tests/support/reference_exchange.py), exactly.
 
 Several users trade in two fresh markets (so no other test's orders are in their books) with every order
 type: limit GTC / IOC / FOK / post-only, market sell by quantity, market buy by quantity and by
@@ -21,15 +21,10 @@ import pytest
 import requests
 
 from orders_app.services.markets import add_market
-from tests.faults.load import reconcile_cli
-from tests.integration.reference_exchange import (
-    FINAL_STATUSES,
-    QUOTE,
-    ReferenceExchange,
-    RefOrder,
-    Refused,
-)
 from tests.processes import ApiServer, Broker, WorkerProcess
+from tests.support.orders_api import amount, expected_answer, order_body
+from tests.support.reconcile import reconcile_cli
+from tests.support.reference_exchange import FINAL_STATUSES, QUOTE, ReferenceExchange, RefOrder, Refused
 from tests.support.waits import wait_market_applied
 
 pytestmark = pytest.mark.slow
@@ -41,10 +36,6 @@ PAGE_ROWS_MAX = 1000
 KIND_WEIGHTS = {"limit": 30, "ioc": 6, "fok": 6, "post_only": 6, "market_sell": 6, "market_buy_quantity": 6,
                 "market_buy_quote": 6, "cancel_open": 12, "cancel_final": 4, "deposit": 5, "withdraw": 6,
                 "unaffordable": 3}
-
-
-def amount(value: Decimal) -> str:
-    return format(value, "f")
 
 
 def _price(rng: random.Random) -> Decimal:
@@ -104,23 +95,14 @@ class Stream:
         self.model.deposit(user, asset, value)
 
     def withdraw(self, user: int, asset: str, value: Decimal) -> None:
-        try:
-            self.model.withdraw(user, asset, value)
-            expected, code = 201, None
-        except Refused as refused:
-            expected, code = refused.status, refused.code
+        expected, code = expected_answer(lambda: self.model.withdraw(user, asset, value))
         self.call("POST", "/api/admin/withdrawals", self.admin, expected, code,
                   json={"userId": user, "currency_symbol": asset, "amount": amount(value)})
 
     def place(self, user: int, symbol: str, side: str, type_: str = "limit", tif: str = "GTC", post_only: bool = False,
               price: Decimal | None = None, quantity: Decimal | None = None,
               quote_quantity: Decimal | None = None) -> None:
-        body = {"order_type": side, "currency_symbol": symbol, "type": type_}
-        if type_ == "limit":
-            body |= {"price": amount(price), "time_in_force": tif, "post_only": post_only}
-        for name, value in (("quantity", quantity), ("quote_quantity", quote_quantity)):
-            if value is not None:
-                body[name] = amount(value)
+        body = order_body(symbol, side, type_, tif, post_only, price, quantity, quote_quantity)
         try:
             hold = self.model.hold_for(user, symbol, side, type_, price, quantity, quote_quantity)
         except Refused as refused:

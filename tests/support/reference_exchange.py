@@ -1,8 +1,10 @@
-"""A reference exchange written from SPEC.md alone, to check the real system against (model-based test).
+"""A reference exchange written from the API contract (docs/api.md) alone, to check the real system against
+(the model-based test and the service state machine).
 
 Deliberately naive and independent of `orders_app`: plain `Decimal`, one list of resting orders per
-market (sorted on every use), every rule spelled out as SPEC states it. It applies each command at once,
-as the real system does once its worker has applied the command (the test waits for that).
+market (sorted on every use), every rule spelled out as the contract states it. `accept` holds an order's
+funds and matches it at once, as the real system does once its worker has applied the command (the tests
+wait for that); `hold` then `apply` split the two, for orders accepted while no worker runs.
 
 - Holds at acceptance: a limit buy holds price x quantity quote, a sell holds quantity base, a market buy
   by quote_quantity holds that, a market buy by quantity holds what the quantity costs at the resting asks
@@ -116,9 +118,17 @@ class ReferenceExchange:
 
     def accept(self, order: RefOrder) -> None:
         """An order answered 201: hold its funds, then match it as the worker will."""
+        self.hold(order)
+        self.apply(order)
+
+    def hold(self, order: RefOrder) -> None:
+        """What the API does on 201: the order exists, pending, with its funds held."""
         assert order.id not in self.orders
         self.orders[order.id] = order
         self._move(order.user, order.hold_asset, -order.hold, order.hold)
+
+    def apply(self, order: RefOrder) -> None:
+        """What the worker does with a held order, in its market's sequence."""
         self._match(order)
 
     def _crosses(self, taker: RefOrder, maker: RefOrder) -> bool:
