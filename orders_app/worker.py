@@ -33,7 +33,12 @@ from orders_app.messaging.topics import ensure_topics
 from orders_app.relay import start_relay
 from orders_app.repositories import outbox, settlement
 from orders_app.services import ServiceContext
-from orders_app.services.settling import MarketCommand, MarketRuntime, SettledBatch, settle_commands
+from orders_app.services.settling import (
+    MarketCommand,
+    MarketRuntime,
+    SettledBatch,
+    settle_commands,
+)
 from orders_app.unit_of_work import run_transaction
 
 log = logging.getLogger("orders_app.worker")

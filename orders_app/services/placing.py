@@ -6,7 +6,7 @@ transaction — shared by the orders of several requests when the API's group co
 first order (`created=False`), locks the accounts and users, holds each order's funds against what its
 account has left (an order that does not fit, or whose user is at the open-order cap, is refused on its own
 and the others go on), takes each market's next sequence numbers, and inserts the orders, their ledger rows
-and their `order_placed` outbox rows. After commit the caller hands the events to the publisher.
+and their `order_placed` outbox rows. After commit the events go to `ctx.publish`.
 Concurrent repeats of one `client_order_id` all answer the first order: a shared lock waits for an
 uncommitted one, and the unique key decides the rest (the loser reads the winner's order).
 """
@@ -21,15 +21,29 @@ from typing import Protocol
 from sqlalchemy.exc import DataError, IntegrityError
 
 from orders_app import money
-from orders_app.errors import (CommitOutcomeUnknown, DomainError, InsufficientFunds, NotFound, OrderStatusUnknown,
-                               TooManyOpenOrders, UnknownSymbol, ValidationFailed, invariant)
+from orders_app.errors import (
+    CommitOutcomeUnknown,
+    DomainError,
+    InsufficientFunds,
+    NotFound,
+    OrderStatusUnknown,
+    TooManyOpenOrders,
+    UnknownSymbol,
+    ValidationFailed,
+    invariant,
+)
 from orders_app.messages import PlaceOrder
 from orders_app.metrics import ORDERS_ACCEPTED, ORDERS_REFUSED
 from orders_app.models import Order
 from orders_app.repositories import accounts, markets, orders
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
-from orders_app.services.events import MarketCommand, PendingPublish, record_market_event, record_market_events
+from orders_app.services.events import (
+    MarketCommand,
+    PendingPublish,
+    record_market_event,
+    record_market_events,
+)
 from orders_app.services.views import order_view
 from orders_app.unit_of_work import run_transaction
 
@@ -155,6 +169,7 @@ def place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer |
         raise
     if placed.created:
         ORDERS_ACCEPTED.labels(command.symbol, command.side, command.order_type).inc()
+    ctx.publish(placed.to_publish)
     return placed
 
 

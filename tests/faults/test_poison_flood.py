@@ -16,6 +16,7 @@ from collections import Counter
 
 import pytest
 
+from orders_app import runtime_of
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from tests.faults.load import (
@@ -72,7 +73,7 @@ def _bad_records(rng: random.Random, symbol: str, market_id: int, applied: int, 
 
 def test_a_thousand_bad_records_amid_real_orders_are_each_set_aside_once_and_matching_goes_on(
         app, admin_headers, stack_env):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "F" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     rng, tag = random.Random(SEED), uuid.uuid4().hex[:8]

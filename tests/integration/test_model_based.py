@@ -20,6 +20,7 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 import requests
 
+from orders_app import runtime_of
 from orders_app.services.markets import add_market
 from tests.faults.load import reconcile_cli
 from tests.integration.reference_exchange import (
@@ -216,7 +217,7 @@ class Stream:
 
 
 def test_random_command_stream_through_the_api_matches_the_reference_model(app, admin_headers, stack_env):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbols = ["M" + uuid.uuid4().hex[:9].upper() for _ in range(2)]
     for symbol in symbols:
         add_market(symbol, ctx)

@@ -36,11 +36,6 @@ def worker(stack_env):
 
 
 @pytest.fixture()
-def ctx(app):
-    return app.extensions["orders_service_context"]
-
-
-@pytest.fixture()
 def dead_letters(stack_env):
     reader = DeadLetters(stack_env["KAFKA_BOOTSTRAP_SERVERS"])
     yield reader
