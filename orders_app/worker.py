@@ -27,18 +27,14 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
 from orders_app import worker_metrics
+from orders_app.messages import MarketCommand
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
 from orders_app.messaging.dead_letters import DeadLetters
 from orders_app.messaging.topics import ensure_topics
 from orders_app.relay import start_relay
 from orders_app.repositories import outbox, settlement
 from orders_app.services import ServiceContext
-from orders_app.services.settling import (
-    MarketCommand,
-    MarketRuntime,
-    SettledBatch,
-    settle_commands,
-)
+from orders_app.services.settling import MarketRuntime, SettledBatch, settle_commands
 from orders_app.unit_of_work import run_transaction
 
 log = logging.getLogger("orders_app.worker")

@@ -39,7 +39,7 @@ from orders_app.repositories import accounts, markets, orders
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
 from orders_app.services.events import (
-    MarketCommand,
+    OutgoingCommand,
     PendingPublish,
     record_market_event,
     record_market_events,
@@ -336,7 +336,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             # markets' sequence locks are held.
             view = order_view(Order(id=order_id, status_reason=None, cancel_requested_at=None, **row),
                               prepared.checked.market.symbol)
-            commands.append(MarketCommand("order_placed", prepared.checked.market, row["seq"], order_id, view,
+            commands.append(OutgoingCommand("order_placed", prepared.checked.market, row["seq"], order_id, view,
                                           row["request_id"]))
         accounts.journal_many(session, ledger)
         publishes = record_market_events(session, ctx, commands, now)
