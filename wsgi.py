@@ -2,7 +2,7 @@
 import logging
 import sys
 
-from orders_app import create_app
+from orders_app import create_app, runtime_of
 from orders_app.config import ConfigError
 
 try:
@@ -13,4 +13,4 @@ except ConfigError as error:
     print(f"orders API refuses to start: {error}", file=sys.stderr, flush=True)
     raise SystemExit(3) from None
 logging.getLogger("orders_app.http").info(
-    "starting", extra={"settings": app.extensions["orders_service_context"].settings.redacted()})
+    "starting", extra={"settings": runtime_of(app).settings.redacted()})

@@ -6,34 +6,37 @@ import re
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, request, send_from_directory
-from sqlalchemy.orm import sessionmaker
 
 from orders_app.config import Settings
+
+if TYPE_CHECKING:
+    from orders_app.bootstrap import Runtime
 
 __version__ = "0.2.0"
 
 log = logging.getLogger("orders_app.http")
+RUNTIME_EXTENSION = "orders"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def create_app(config: dict | Settings | None = None, *, role: str = "api") -> Flask:
-    """Build the app. `config` is a Settings, or overrides of environment keys (tests); `role` is "api",
-    "worker" or "cli" (only the API needs the admin token and connects to Kafka at once)."""
+    """Build the app: HTTP only, around the object graph `bootstrap` builds. `config` is a Settings, or
+    overrides of environment keys (tests); `role` is "api", "worker" or "cli" (only the API needs the admin
+    token and connects to Kafka at once)."""
     import swagger_ui_bundle
 
     from orders_app.api import admin, balances, health, market, orders
+    from orders_app.api.base import Api
+    from orders_app.bootstrap import bootstrap, engine_options
     from orders_app.cli import register_commands
     from orders_app.errors import register_error_handlers
-    from orders_app.extensions import api, db, publisher
+    from orders_app.extensions import db
     from orders_app.logs import configure_logging
     from orders_app.metrics import observe_request
     from orders_app.request_body import BodyDeadlines, RequestBodyGuard
-    from orders_app.repositories.markets import load_asset_scales, load_markets
-    from orders_app.schema_version import check_schema_current
-    from orders_app.services import ServiceContext
-    from orders_app.services.group_commit import GroupCommitter
 
     settings = (config if isinstance(config, Settings)
                 else Settings.from_env(config, needs_admin_token=(role == "api")))
@@ -41,19 +44,14 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     app = Flask(__name__)
     app.config.update(settings.as_flask_config())
     app.config.update(
-        SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={
-            "pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size,
-            "pool_timeout": settings.db_pool_timeout_s,
-            "pool_pre_ping": True, "pool_recycle": 3600, "isolation_level": "READ COMMITTED",
-            "connect_args": {"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30}},
+        SQLALCHEMY_DATABASE_URI=settings.database_url, SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
         MAX_CONTENT_LENGTH=settings.request_body_bytes_max,
         API_TITLE="Order system", API_VERSION="1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json", OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="/docs/assets/",
     )
     db.init_app(app)
-    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "the admin token, or a user's API key"}}}})
     for blueprint in (orders.blp, balances.blp, market.blp, admin.blp, health.blp):
@@ -62,17 +60,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     register_commands(app)
 
     with app.app_context():
-        if settings.check_schema_on_start:
-            check_schema_current(db.engine)
-        session_factory = sessionmaker(bind=db.engine, expire_on_commit=False)
-        with session_factory() as session:
-            markets, scales = load_markets(session), load_asset_scales(session)
-        ctx = ServiceContext(settings, session_factory, markets, scales)
-        app.extensions["orders_service_context"] = ctx
-        if role == "api" and settings.place_batch_orders_max > 1:
-            app.extensions["orders_group_committer"] = GroupCommitter(ctx, settings.place_batch_orders_max)
-        if settings.outbox_publisher == "api":
-            publisher.init_app(app, settings, session_factory, connect_now=(role == "api"))
+        app.extensions[RUNTIME_EXTENSION] = bootstrap(settings, role=role, engine=db.engine)
 
     app.wsgi_app = RequestBodyGuard(app.wsgi_app, settings.request_body_read_timeout_ms / 1000,
                                     settings.request_drain_bytes_max, BodyDeadlines())
@@ -102,3 +90,8 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
         return response
 
     return app
+
+
+def runtime_of(app: Flask) -> "Runtime":
+    """The object graph `create_app` built for `app` (its service context, committer, publisher)."""
+    return app.extensions[RUNTIME_EXTENSION]

@@ -24,7 +24,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
 
-from orders_app import money
+from orders_app import money, runtime_of
 from orders_app.errors import DomainError
 
 STEP_VALUE_MAX = Decimal("1000000000000")
@@ -33,7 +33,7 @@ commands = AppGroup("orders", help="Operator commands of the order system.")
 
 
 def _ctx():
-    return current_app.extensions["orders_service_context"]
+    return runtime_of(current_app).ctx
 
 
 def _plain(value):

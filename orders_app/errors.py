@@ -109,7 +109,6 @@ def is_database_unreachable(error: Exception) -> bool:
 # (which may import nothing of ours) and is re-exported here for everything else.
 from orders_app.matching.invariants import InvariantViolation, invariant  # noqa: E402,F401
 
-
 _HTTP_CODES = {
     400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",

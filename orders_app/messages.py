@@ -5,7 +5,7 @@ Kafka through `messaging/codec.py`, the only JSON translation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 EVENT_SCHEMA_VERSION = 1
@@ -72,4 +72,30 @@ class MarketEvent:
     order_id: int
     order: dict  # the order as the API renders it (strings for amounts)
     request_id: str | None = None
+    version: int = EVENT_SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class MarketCommand:
+    """A market command as the worker applies it: what a `MarketEvent` record, or the outbox row of that
+    sequence, says to do. `record` is the Kafka record it was read from (None when read from the database)."""
+    seq: int
+    event_type: str  # one of MARKET_COMMAND_TYPES
+    order_id: int
+    request_id: str | None = None
+    record: object = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TradeEvent:
+    """One trade, as `trade-events` carries it to downstream consumers."""
+    id: int
+    symbol: str
+    price: Decimal
+    quantity: Decimal
+    buy_order_id: int
+    sell_order_id: int
+    taker_side: str
+    seq: int  # the market command that made it
+    timestamp: str  # ISO 8601, UTC, milliseconds
     version: int = EVENT_SCHEMA_VERSION

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 HTTP_REQUESTS = Counter("orders_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 HTTP_LATENCY = Histogram("orders_http_request_duration_seconds", "Time to answer an HTTP request",

@@ -36,21 +36,24 @@ DATABASE_RETRY_BACKOFF_S = 2.0  # the relay started while the database was down 
 def run_relay(worker_pid: int) -> None:
     """Process entry point (spawned): build the app's context, then publish until SIGTERM or until the
     worker that started it is gone (killed with SIGKILL, it could not stop us)."""
-    from orders_app import create_app
-    from orders_app.config import ConfigError
+    from orders_app.bootstrap import bootstrap
+    from orders_app.config import ConfigError, Settings
+    from orders_app.logs import configure_logging
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    app = None
-    while app is None and not stopping.is_set() and os.getppid() == worker_pid:
+    runtime = None
+    while runtime is None and not stopping.is_set() and os.getppid() == worker_pid:
         try:
-            app = create_app(role="worker")
+            settings = Settings.from_env(needs_admin_token=False)
+            configure_logging(settings.log_level)
+            runtime = bootstrap(settings, role="relay")
         except ConfigError as error:  # the worker checked the settings: this is the database being down
             log.warning("relay cannot start yet: %s", error)
             stopping.wait(DATABASE_RETRY_BACKOFF_S)
-    if app is None:
+    if runtime is None:
         return
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime.ctx
     settings = ctx.settings
     producer = None
     published = 0

@@ -13,7 +13,11 @@ from typing import Callable, TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orders_app.errors import CommitOutcomeUnknown, ServiceUnavailable, is_database_unreachable
+from orders_app.errors import (
+    CommitOutcomeUnknown,
+    ServiceUnavailable,
+    is_database_unreachable,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

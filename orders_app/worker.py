@@ -22,45 +22,27 @@ import threading
 import time
 from collections import defaultdict
 
-from kafka import KafkaConsumer
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.partitioner.default import murmur2
-
 from orders_app import worker_metrics
+from orders_app.messages import MarketCommand
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
 from orders_app.messaging.dead_letters import DeadLetters
-from orders_app.messaging.topics import ensure_topics
+from orders_app.messaging.order_events import OrderEventsConsumer
 from orders_app.relay import start_relay
 from orders_app.repositories import outbox, settlement
 from orders_app.services import ServiceContext
-from orders_app.services.settling import MarketCommand, MarketRuntime, SettledBatch, settle_commands
+from orders_app.services.settling import MarketRuntime, SettledBatch, settle_commands
 from orders_app.unit_of_work import run_transaction
 
 log = logging.getLogger("orders_app.worker")
 KAFKA_RETRY_BACKOFF_S = 2.0
 POLL_TIMEOUT_MS = 100
-SETTLE_BATCH_RECORDS_MAX = 1000
 CATCH_UP_INTERVAL_S = 0.5
 CATCH_UP_GRACE_S = 1.0  # a command not delivered by Kafka within this is read from the database
 RELAY_CHECK_INTERVAL_S = 1.0
-CONSUMER_CLOSE_TIMEOUT_MS = 3000  # leaving the group is a courtesy: offsets are already committed
 SETTLED_ORDERS_PER_LOG_LINE = 100  # keeps a line well under log shippers' limits (Docker splits at 16 KiB)
 CATCH_UP_SLICE_S = 2.0  # longest catch-up run before Kafka is polled again (well under max.poll.interval)
 LOOP_ERROR_BACKOFF_S = 1.0
 UNKNOWN_MARKET, DIFFERS_FROM_DATABASE = "unknown_market", "differs_from_database"
-
-
-class _Assignment(ConsumerRebalanceListener):
-    def __init__(self, worker: "Worker"):
-        self.worker = worker
-
-    def on_partitions_revoked(self, revoked):
-        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
-
-    def on_partitions_assigned(self, assigned):
-        self.worker.assigned_partitions = {tp.partition for tp in assigned}
-        log.info("partitions assigned", extra={"partitions": sorted(self.worker.assigned_partitions),
-                                               "markets": sorted(self.worker.owned_symbols())})
 
 
 class Worker:
@@ -69,9 +51,7 @@ class Worker:
         self.settings = ctx.settings
         self.stopping = threading.Event()
         self.runtimes = {spec.symbol: MarketRuntime(spec) for spec in ctx.markets.values()}
-        self.assigned_partitions: set[int] | None = None
-        self.partition_count: int | None = None
-        self._consumer: KafkaConsumer | None = None
+        self._consumer: OrderEventsConsumer | None = None
         self._relay = None
         self.dead_letters = DeadLetters(self.settings)
         self._markets_read: bool | None = None  # markets re-read for this poll's records: None = not tried
@@ -124,7 +104,7 @@ class Worker:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             try:
-                consumer.close(autocommit=False, timeout_ms=CONSUMER_CLOSE_TIMEOUT_MS)
+                consumer.close()
             except Exception:  # noqa: BLE001
                 log.warning("consumer close failed", exc_info=True)
         self.dead_letters.close()
@@ -132,38 +112,11 @@ class Worker:
 
     # --- Kafka ----------------------------------------------------------------------------------------
 
-    def _consumer_or_none(self) -> KafkaConsumer | None:
+    def _consumer_or_none(self) -> OrderEventsConsumer | None:
         if self._consumer is not None or time.monotonic() < self._kafka_retry_at:
             return self._consumer
         try:
-            ensure_topics(self.settings)
-            consumer = KafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                group_id=self.settings.kafka_consumer_group,
-                client_id="orders-worker",
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_interval_ms=self.settings.kafka_max_poll_interval_ms,
-                max_poll_records=SETTLE_BATCH_RECORDS_MAX,
-                # The broker may hold a fetch this long waiting for data (kafka-python: 500 ms); 100 ms keeps
-                # an idle worker at ~4 % of a core (20 ms: 11 %) and adds little lag.
-                fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
-                # A group join can take up to the session timeout on some brokers (Tansu: ~half of it), and
-                # the JoinGroup request must outlive it: with kafka-python's 45 s default session and a
-                # request timeout below the join time, the join was retried forever and every command
-                # reached the worker through the database catch-up instead (~1 s later).
-                session_timeout_ms=self.settings.kafka_session_timeout_ms,
-                heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 3),
-                request_timeout_ms=max(self.settings.kafka_request_timeout_ms,
-                                       self.settings.kafka_max_poll_interval_ms
-                                       + self.settings.kafka_session_timeout_ms + 5000),
-            )
-            consumer.subscribe([self.settings.order_events_topic], listener=_Assignment(self))
-            partitions = consumer.partitions_for_topic(self.settings.order_events_topic)
-            self.partition_count = len(partitions) if partitions else None
-            self._consumer = consumer
-            log.info("consuming", extra={"topic": self.settings.order_events_topic,
-                                         "group": self.settings.kafka_consumer_group})
+            self._consumer = OrderEventsConsumer.connect(self.settings)
         except Exception as error:  # noqa: BLE001 - any Kafka failure: retry later, match from the DB
             log.warning("Kafka unavailable: %s", error)
             self._kafka_retry_at = time.monotonic() + KAFKA_RETRY_BACKOFF_S
@@ -171,24 +124,23 @@ class Worker:
 
     def _drop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
-        self.assigned_partitions = None
         self._kafka_retry_at = time.monotonic() + KAFKA_RETRY_BACKOFF_S
         if consumer is not None:
             try:
-                consumer.close(autocommit=False, timeout_ms=CONSUMER_CLOSE_TIMEOUT_MS)
-            except Exception:  # noqa: BLE001
-                pass
+                consumer.close()
+            except Exception:  # noqa: BLE001 - it is being dropped because Kafka failed
+                log.debug("consumer close failed", exc_info=True)
 
     def owned_symbols(self) -> set[str]:
         """Markets whose partition this worker holds; all of them while it has no Kafka assignment."""
-        if self.assigned_partitions is None or not self.partition_count:
+        consumer = self._consumer
+        if consumer is None:
             return set(self.runtimes)
-        return {symbol for symbol in self.runtimes
-                if (murmur2(symbol.encode()) & 0x7FFFFFFF) % self.partition_count in self.assigned_partitions}
+        return {symbol for symbol in self.runtimes if consumer.owns(symbol)}
 
-    def _consume_once(self, consumer: KafkaConsumer) -> None:
+    def _consume_once(self, consumer: OrderEventsConsumer) -> None:
         try:
-            polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=SETTLE_BATCH_RECORDS_MAX)
+            polled = consumer.poll(POLL_TIMEOUT_MS)
         except Exception as error:  # noqa: BLE001
             log.warning("poll failed: %s", error)
             self._drop_consumer()
@@ -197,11 +149,10 @@ class Worker:
             return
         by_symbol: dict[str, list[MarketCommand]] = defaultdict(list)
         self._markets_read = None
-        for records in polled.values():
-            for record in records:
-                command = self._command_or_set_aside(record)
-                if command is not None:
-                    by_symbol[command[0]].append(command[1])
+        for record in polled:
+            command = self._command_or_set_aside(record)
+            if command is not None:
+                by_symbol[command[0]].append(command[1])
         for symbol, commands in by_symbol.items():
             self._settle_all(symbol, commands)
         try:
@@ -368,13 +319,8 @@ class Worker:
         if consumer is None:
             worker_metrics.set_kafka_lags({})
             return
-        kafka_lags = {}
         try:
-            for partition in consumer.assignment():
-                high_water = consumer.highwater(partition)  # from the last fetch response: no request
-                if high_water is not None:
-                    kafka_lags[partition.partition] = max(0, high_water - consumer.position(partition,
-                                                                                            timeout_ms=100))
+            kafka_lags = consumer.lags()
         except Exception as error:  # noqa: BLE001 - a rebalance in between: next round
             log.debug("kafka lag not read: %s", error)
             return

@@ -23,11 +23,17 @@ def stack_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def app(stack_env):
-    from orders_app import create_app
-    from orders_app.extensions import publisher
+    from orders_app import create_app, runtime_of
     application = create_app({"LOG_LEVEL": "WARNING"})
     yield application
-    publisher.stop()
+    runtime_of(application).close()
+
+
+@pytest.fixture()
+def ctx(app):
+    """The service context of the test app: call services directly, with the API's object graph."""
+    from orders_app import runtime_of
+    return runtime_of(app).ctx
 
 
 @pytest.fixture()

@@ -5,7 +5,13 @@ from flask.views import MethodView
 
 from orders_app.api.base import SECURITY, Blueprint, require_admin, service_context
 from orders_app.messages import Fund
-from orders_app.schemas import BalanceResponse, CreateUserRequest, CreateUserResponse, ErrorResponse, FundRequest
+from orders_app.schemas import (
+    BalanceResponse,
+    CreateUserRequest,
+    CreateUserResponse,
+    ErrorResponse,
+    FundRequest,
+)
 from orders_app.services.funding import create_user, fund, parse_asset_amount
 
 blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="Administration (admin token)")

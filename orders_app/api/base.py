@@ -21,11 +21,14 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
+from orders_app import runtime_of
 from orders_app.errors import Forbidden, Unauthorized, ValidationFailed
 from orders_app.messages import Principal
 from orders_app.money import CANONICAL_DECIMAL_PATTERN, DecimalString
 from orders_app.schemas import ErrorResponse
+from orders_app.services import ServiceContext
 from orders_app.services.api_keys import ApiKeyCache
+from orders_app.services.group_commit import GroupCommitter
 
 JSON_DEPTH_MAX = 32
 
@@ -95,13 +98,13 @@ def _decimal_string_properties(_converter, field, **_kwargs) -> dict:
 
 # --- the service context -----------------------------------------------------------------------------
 
-def service_context():
-    return current_app.extensions["orders_service_context"]
+def service_context() -> ServiceContext:
+    return runtime_of(current_app).ctx
 
 
-def group_committer():
+def group_committer() -> GroupCommitter | None:
     """The process's group committer (None when PLACE_BATCH_ORDERS_MAX=1: one transaction per order)."""
-    return current_app.extensions.get("orders_group_committer")
+    return runtime_of(current_app).committer
 
 
 # --- authentication ----------------------------------------------------------------------------------

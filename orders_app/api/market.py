@@ -4,7 +4,13 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from orders_app.api.base import Blueprint, service_context
-from orders_app.schemas import ErrorResponse, OrderBookQuery, OrderBookResponse, TradesQuery, TradesResponse
+from orders_app.schemas import (
+    ErrorResponse,
+    OrderBookQuery,
+    OrderBookResponse,
+    TradesQuery,
+    TradesResponse,
+)
 from orders_app.services.market_data import order_book, trade_history
 
 blp = Blueprint("market", __name__, url_prefix="/api", description="Public market data")

@@ -4,12 +4,23 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from orders_app.api.base import (SECURITY, Blueprint, acting_user_id, current_principal, group_committer,
-                                 service_context)
+from orders_app.api.base import (
+    SECURITY,
+    Blueprint,
+    acting_user_id,
+    current_principal,
+    group_committer,
+    service_context,
+)
 from orders_app.api.ratelimit import limit_order_placement
-from orders_app.extensions import publisher
 from orders_app.messages import OrderQuery, PlaceOrder, RequestCancel
-from orders_app.schemas import ErrorResponse, OrderListQuery, OrderResponse, OrdersResponse, PlaceOrderRequest
+from orders_app.schemas import (
+    ErrorResponse,
+    OrderListQuery,
+    OrderResponse,
+    OrdersResponse,
+    PlaceOrderRequest,
+)
 from orders_app.services.cancelling import request_cancel
 from orders_app.services.placing import place_order
 from orders_app.services.queries import get_order, list_orders
@@ -44,7 +55,6 @@ class Orders(MethodView):
             quote_quantity=body.get("quote_quantity"), client_order_id=body.get("client_order_id"),
             request_id=g.request_id)
         placed = place_order(command, service_context(), group_committer())
-        publisher.publish(placed.to_publish)
         return {"order": placed.order}, 201 if placed.created else 200
 
     @blp.doc(security=SECURITY)
@@ -75,5 +85,4 @@ class OrderById(MethodView):
     def delete(self, order_id):
         """Request a cancel"""
         result = request_cancel(RequestCancel(order_id, g.request_id), current_principal(), service_context())
-        publisher.publish(result.to_publish)
         return {"order": result.order}

@@ -181,7 +181,12 @@ def seed_resting(ctx, symbol: str, count: int, user_ids: list[int]) -> float:
     """`count` resting orders far from the mid (never reached by the load), placed through the placing
     service in batches of 500 — the API's own use case, without HTTP. Returns seconds taken."""
     from orders_app.messages import PlaceOrder
-    from orders_app.services.placing import PreparedOrder, check_order, hold_amount, place_batch
+    from orders_app.services.placing import (
+        PreparedOrder,
+        check_order,
+        hold_amount,
+        place_batch,
+    )
     started = time.perf_counter()
     rng = random.Random(11)
     batch = []
@@ -209,18 +214,15 @@ def buckets(values: list[tuple[float, float]], width_s: float, t_end: float, red
 
 
 def run(args) -> dict:
-    from orders_app import create_app
-    from orders_app.extensions import publisher
+    from orders_app.bootstrap import bootstrap
+    from orders_app.config import Settings
     from orders_app.messages import Fund
     from orders_app.models import Trade
     from orders_app.reconcile import reconcile
     from orders_app.services.funding import create_user, fund
     from orders_app.services.markets import add_market
 
-    app = create_app({"LOG_LEVEL": "WARNING", "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or "x" * 32},
-                     role="worker")
-    ctx = app.extensions["orders_service_context"]
-    publisher.stop()
+    ctx = bootstrap(Settings.from_env({"LOG_LEVEL": "WARNING"}, needs_admin_token=False), role="bench").ctx
     symbol = "E" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     keys, user_ids = [], []

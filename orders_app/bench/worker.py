@@ -11,7 +11,6 @@ Nothing else is started; stop your own `consumer.py` first if you want the worke
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import resource
 import subprocess
@@ -34,18 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    from orders_app import create_app
-    from orders_app.extensions import publisher
-    from orders_app.repositories import outbox
+    from orders_app.bootstrap import bootstrap
+    from orders_app.config import Settings
     from orders_app.messages import Fund, PlaceOrder
     from orders_app.models import MarketSequence, MarketState, Trade
     from orders_app.reconcile import reconcile
+    from orders_app.repositories import outbox
     from orders_app.services.funding import create_user, fund
     from orders_app.services.markets import add_market
     from orders_app.services.placing import place_order
 
-    app = create_app({"LOG_LEVEL": "WARNING", "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or "x" * 32})
-    ctx = app.extensions["orders_service_context"]
+    ctx = bootstrap(Settings.from_env({"LOG_LEVEL": "WARNING"}, needs_admin_token=False), role="bench").ctx
     symbol = "W" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     from decimal import Decimal
@@ -63,10 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"placing {args.orders} orders in {symbol} with {args.threads} threads (the worker is not running)...")
     started = time.perf_counter()
-    def place(command):
-        publisher.publish(place_order(command, ctx).to_publish)  # as the API does after commit
     with ThreadPoolExecutor(args.threads) as pool:
-        list(pool.map(place, commands))
+        list(pool.map(lambda command: place_order(command, ctx), commands))
     print(f"  accepted in {time.perf_counter() - started:.1f}s "
           f"({args.orders / (time.perf_counter() - started):.0f} orders/s through the service, no HTTP)")
     while True:  # every order event on Kafka before the worker starts, as with a live API

@@ -3,9 +3,28 @@
 No I/O, no clock, no randomness (see tests/unit/test_matching_layout.py). The worker converts
 Decimal amounts to ticks/lots, submits ``Incoming`` orders and settles the returned facts.
 """
-from .facts import (BUY, CANCEL_REQUESTED, CANCELLED, COMPLETED, FILLED, FOK, GTC, IOC, MARKET_BUDGET,
-                    MARKET_NO_LIQUIDITY, POST_ONLY, REASON_FOK, REASON_IOC, REJECTED,
-                    SELF_TRADE, SELL, Done, Fill, Incoming, Rested)
+from .facts import (
+                    BUY,
+                    CANCEL_REQUESTED,
+                    CANCELLED,
+                    COMPLETED,
+                    FILLED,
+                    FOK,
+                    GTC,
+                    IOC,
+                    MARKET_BUDGET,
+                    MARKET_NO_LIQUIDITY,
+                    POST_ONLY,
+                    REASON_FOK,
+                    REASON_IOC,
+                    REJECTED,
+                    SELF_TRADE,
+                    SELL,
+                    Done,
+                    Fill,
+                    Incoming,
+                    Rested,
+)
 from .invariants import InvariantViolation, invariant
 from .matcher import OrderBook
 

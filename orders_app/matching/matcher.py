@@ -13,9 +13,27 @@ from collections import deque
 from heapq import heappop, heappush
 
 from .book import BookState
-from .facts import (BUY, CANCELLED, COMPLETED, FILLED, FOK, GTC, IOC, MARKET_BUDGET, MARKET_NO_LIQUIDITY,
-                    POST_ONLY, REASON_FOK, REASON_IOC, REJECTED, SELF_TRADE, SELL,
-                    Done, Fill, Incoming, Rested)
+from .facts import (
+    BUY,
+    CANCELLED,
+    COMPLETED,
+    FILLED,
+    FOK,
+    GTC,
+    IOC,
+    MARKET_BUDGET,
+    MARKET_NO_LIQUIDITY,
+    POST_ONLY,
+    REASON_FOK,
+    REASON_IOC,
+    REJECTED,
+    SELF_TRADE,
+    SELL,
+    Done,
+    Fill,
+    Incoming,
+    Rested,
+)
 from .invariants import invariant
 
 _new = tuple.__new__

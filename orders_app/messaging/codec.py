@@ -9,7 +9,13 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from orders_app.messages import EVENT_SCHEMA_VERSION, MARKET_COMMAND_TYPES, MarketEvent
+from orders_app import money
+from orders_app.messages import (
+    EVENT_SCHEMA_VERSION,
+    MARKET_COMMAND_TYPES,
+    MarketEvent,
+    TradeEvent,
+)
 
 UNDECODABLE = "undecodable"
 INVALID_FIELD = "invalid_field"
@@ -28,6 +34,15 @@ def encode_market_event(event: MarketEvent) -> bytes:
         "type": event.event_type, "version": event.version, "currency_symbol": event.symbol,
         "market_id": event.market_id, "seq": event.seq, "order_id": event.order_id,
         "request_id": event.request_id, "order": event.order,
+    }, separators=(",", ":"), sort_keys=True).encode()
+
+
+def encode_trade_event(event: TradeEvent) -> bytes:
+    return json.dumps({
+        "type": "trade", "version": event.version, "id": event.id, "currency_symbol": event.symbol,
+        "price": money.format_amount(event.price), "quantity": money.format_amount(event.quantity),
+        "buy_order_id": event.buy_order_id, "sell_order_id": event.sell_order_id, "taker_side": event.taker_side,
+        "seq": event.seq, "timestamp": event.timestamp,
     }, separators=(",", ":"), sort_keys=True).encode()
 
 

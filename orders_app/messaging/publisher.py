@@ -25,27 +25,23 @@ RECONNECT_BACKOFF_S = 2.0
 
 
 class OutboxPublisher:
-    def __init__(self):
+    def __init__(self, settings: Settings, session_factory, *, connect_now: bool = False):
+        """`connect_now` starts the thread, which creates missing topics and connects, at once (the API's
+        start-up; gunicorn builds the app in each worker process, after the fork)."""
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_ROWS_MAX)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._settings: Settings | None = None
-        self._session_factory = None
+        self._settings = settings
+        self._session_factory = session_factory
         self._producer = None
         self._down_until = 0.0
         self._stopping = threading.Event()
         self.published_rows = 0
-
-    def init_app(self, app, settings: Settings, session_factory, *, connect_now: bool = False) -> None:
-        """`connect_now` starts the thread, which creates missing topics and connects, at once (the API's
-        start-up; gunicorn builds the app in each worker process, after the fork)."""
-        self._settings = settings
-        self._session_factory = session_factory
         if connect_now:
             self._ensure_thread()
 
     def publish(self, pending) -> None:
-        if not pending or self._settings is None:
+        if not pending:
             return
         self._ensure_thread()
         for row in pending:

@@ -13,9 +13,9 @@ import logging
 
 from sqlalchemy.orm import sessionmaker
 
+from orders_app.clock import utc_now
 from orders_app.config import Settings
 from orders_app.repositories import outbox
-from orders_app.services import utc_now
 from orders_app.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

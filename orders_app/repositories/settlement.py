@@ -11,7 +11,14 @@ from decimal import Decimal
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from orders_app.models import (OPEN_STATUSES, MarketSequence, MarketState, Order, OutboxEvent, Trade)
+from orders_app.models import (
+    OPEN_STATUSES,
+    MarketSequence,
+    MarketState,
+    Order,
+    OutboxEvent,
+    Trade,
+)
 from orders_app.repositories.bulk import json_rows, json_table
 
 RESTING_LOAD_PAGE_ROWS = 5000

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from sqlalchemy.orm import sessionmaker
 
+from orders_app.clock import utc_now  # noqa: F401 - the services' clock
 from orders_app.config import Settings
 from orders_app.repositories.markets import MarketSpec
 from orders_app.unit_of_work import UnitOfWork
@@ -23,6 +24,8 @@ class ServiceContext:
     session_factory: sessionmaker
     markets: dict[str, MarketSpec]
     asset_scales: dict[str, int]
+    # Hands committed outbox rows to Kafka at once (OUTBOX_PUBLISHER=api); by default the relay reads them.
+    publish: Callable[[Sequence], None] = field(default=lambda rows: None, repr=False)
     _reloaded_at: float = field(default=0.0, repr=False)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -71,9 +74,3 @@ class ServiceContext:
 
     def market_by_id(self, market_id: int) -> MarketSpec:
         return self.markets[self.symbol_for(market_id)]
-
-
-def utc_now() -> datetime:
-    """Naive UTC with millisecond precision, as stored in DATETIME(3) columns."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -24,24 +24,29 @@ class CancelRequested:
 
 
 def request_cancel(command: RequestCancel, principal: Principal, ctx: ServiceContext) -> CancelRequested:
-    def attempt() -> CancelRequested:
-        with ctx.uow() as uow:
-            session = uow.session
-            order = orders.get(session, command.order_id)
-            if order is None or not principal.may_act_for(order.user_id):
-                raise NotFound(f"Order {command.order_id} does not exist.")
-            market = ctx.market_by_id(order.market_id)
-            now = utc_now()
-            if not orders.mark_cancel_requested(session, order.id, now):
-                session.refresh(order)
-                if order.status in FINAL_STATUSES:
-                    raise OrderNotCancellable(f"Order {order.id} is already {order.status}.")
-                return CancelRequested(order_view(order, market.symbol))  # already requested
-            seq = markets.next_seq(session, market.id)
+    """Record the request (202 semantics); the worker applies it in the market's sequence."""
+    requested = run_transaction(lambda: _record_cancel_request(command, principal, ctx))
+    ctx.publish(requested.to_publish)
+    return requested
+
+
+def _record_cancel_request(command: RequestCancel, principal: Principal, ctx: ServiceContext) -> CancelRequested:
+    with ctx.uow() as uow:
+        session = uow.session
+        order = orders.get(session, command.order_id)
+        if order is None or not principal.may_act_for(order.user_id):
+            raise NotFound(f"Order {command.order_id} does not exist.")
+        market = ctx.market_by_id(order.market_id)
+        now = utc_now()
+        if not orders.mark_cancel_requested(session, order.id, now):
             session.refresh(order)
-            view = order_view(order, market.symbol)
-            publish = record_market_event(session, ctx, "cancel_requested", market, seq, order.id, view,
-                                          command.request_id, now)
-            uow.commit()
-            return CancelRequested(view, (publish,))
-    return run_transaction(attempt)
+            if order.status in FINAL_STATUSES:
+                raise OrderNotCancellable(f"Order {order.id} is already {order.status}.")
+            return CancelRequested(order_view(order, market.symbol))  # already requested
+        seq = markets.next_seq(session, market.id)
+        session.refresh(order)
+        view = order_view(order, market.symbol)
+        publish = record_market_event(session, ctx, "cancel_requested", market, seq, order.id, view,
+                                      command.request_id, now)
+        uow.commit()
+        return CancelRequested(view, (publish,))

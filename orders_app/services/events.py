@@ -27,8 +27,8 @@ class PendingPublish:
 
 
 @dataclass(frozen=True)
-class MarketCommand:
-    """One sequenced command of a market, as it goes to the outbox and on to `order-events`."""
+class OutgoingCommand:
+    """One sequenced command of a market as the API records it: to the outbox, and on to `order-events`."""
     event_type: str
     market: MarketSpec
     seq: int
@@ -44,7 +44,7 @@ class MarketCommand:
 
 def record_market_event(session: Session, ctx: ServiceContext, event_type: str, market: MarketSpec, seq: int,
                         order_id: int, view: dict, request_id: str | None, now: datetime) -> PendingPublish:
-    command = MarketCommand(event_type, market, seq, order_id, view, request_id)
+    command = OutgoingCommand(event_type, market, seq, order_id, view, request_id)
     payload = command.payload()
     topic = ctx.settings.order_events_topic
     outbox_id = outbox.add(session, topic=topic, key=market.symbol, event_type=event_type,
@@ -53,7 +53,7 @@ def record_market_event(session: Session, ctx: ServiceContext, event_type: str, 
     return PendingPublish(outbox_id, topic, market.symbol, payload)
 
 
-def record_market_events(session: Session, ctx: ServiceContext, commands: list[MarketCommand],
+def record_market_events(session: Session, ctx: ServiceContext, commands: list[OutgoingCommand],
                          now: datetime) -> list[PendingPublish]:
     """Many commands in one statement, in the order given (each market's in sequence order)."""
     topic = ctx.settings.order_events_topic

@@ -6,7 +6,12 @@ import secrets
 from decimal import Decimal
 
 from orders_app import money
-from orders_app.errors import InsufficientFunds, NotFound, UnknownSymbol, ValidationFailed
+from orders_app.errors import (
+    InsufficientFunds,
+    NotFound,
+    UnknownSymbol,
+    ValidationFailed,
+)
 from orders_app.messages import Fund
 from orders_app.repositories import accounts, users
 from orders_app.services import ServiceContext, utc_now

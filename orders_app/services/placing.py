@@ -6,13 +6,12 @@ transaction — shared by the orders of several requests when the API's group co
 first order (`created=False`), locks the accounts and users, holds each order's funds against what its
 account has left (an order that does not fit, or whose user is at the open-order cap, is refused on its own
 and the others go on), takes each market's next sequence numbers, and inserts the orders, their ledger rows
-and their `order_placed` outbox rows. After commit the caller hands the events to the publisher.
+and their `order_placed` outbox rows. After commit the events go to `ctx.publish`.
 Concurrent repeats of one `client_order_id` all answer the first order: a shared lock waits for an
 uncommitted one, and the unique key decides the rest (the loser reads the winner's order).
 """
 from __future__ import annotations
 
-import decimal
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,115 +20,37 @@ from typing import Protocol
 from sqlalchemy.exc import DataError, IntegrityError
 
 from orders_app import money
-from orders_app.errors import (CommitOutcomeUnknown, DomainError, InsufficientFunds, NotFound, OrderStatusUnknown,
-                               TooManyOpenOrders, UnknownSymbol, ValidationFailed, invariant)
+from orders_app.errors import (
+    CommitOutcomeUnknown,
+    DomainError,
+    InsufficientFunds,
+    NotFound,
+    TooManyOpenOrders,
+    ValidationFailed,
+)
 from orders_app.messages import PlaceOrder
 from orders_app.metrics import ORDERS_ACCEPTED, ORDERS_REFUSED
 from orders_app.models import Order
 from orders_app.repositories import accounts, markets, orders
-from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
-from orders_app.services.events import MarketCommand, PendingPublish, record_market_event, record_market_events
+from orders_app.services.events import (
+    OutgoingCommand,
+    record_market_events,
+)
+from orders_app.services.merging import may_merge, merge_into_pending_buy
+from orders_app.services.order_rules import (
+    CheckedOrder,
+    PlacedOrder,
+    check_order,
+    hold_amount,
+    insufficient,
+    status_unknown,
+)
 from orders_app.services.views import order_view
 from orders_app.unit_of_work import run_transaction
 
 ZERO = Decimal(0)
 log = logging.getLogger(__name__)
-QUOTE_AMOUNT_MAX = Decimal("1000000000000")
-RESTING_ASK_PAGES_MAX = 50  # a market buy by quantity prices at most this many pages of the book
-
-
-@dataclass(frozen=True)
-class PlacedOrder:
-    order: dict
-    created: bool
-    to_publish: tuple[PendingPublish, ...] = ()
-
-
-@dataclass(frozen=True)
-class CheckedOrder:
-    market: MarketSpec
-    price: Decimal | None
-    quantity: Decimal | None
-    quote_quantity: Decimal | None
-    hold_asset: str
-
-
-def _amount(raw, field: str, **limits) -> Decimal:
-    try:
-        return money.parse_positive(raw, **limits)
-    except money.AmountError as error:
-        raise ValidationFailed(f"{field} {error}.", field) from None
-
-
-def check_order(command: PlaceOrder, ctx: ServiceContext) -> CheckedOrder:
-    """Market-specific rules: steps, bounds, and which fields each order type takes."""
-    market = ctx.market(command.symbol)
-    if market is None:
-        raise UnknownSymbol(f"Unknown currency_symbol {command.symbol!r}; markets: "
-                            f"{', '.join(sorted(ctx.markets))}.", "currency_symbol")
-    price = quantity = quote_quantity = None
-    if command.order_type == "limit":
-        if command.price is None:
-            raise ValidationFailed("price is required for a limit order.", "price")
-        if command.quantity is None:
-            raise ValidationFailed("quantity is required for a limit order.", "quantity")
-        if command.quote_quantity is not None:
-            raise ValidationFailed("quote_quantity is only for market buy orders.", "quote_quantity")
-        price = _amount(command.price, "price", step=market.price_step, maximum=market.max_price)
-    else:
-        if command.price is not None:
-            raise ValidationFailed("A market order takes no price.", "price")
-        if command.post_only:
-            raise ValidationFailed("post_only applies to limit orders only.", "post_only")
-        if command.time_in_force not in ("GTC", "IOC"):
-            raise ValidationFailed("A market order is always IOC; time_in_force FOK is for limit orders.",
-                                   "time_in_force")
-        if command.side == "sell" and command.quote_quantity is not None:
-            raise ValidationFailed("quote_quantity is only for market buy orders.", "quote_quantity")
-        if command.side == "sell" and command.quantity is None:
-            raise ValidationFailed("quantity is required for a market sell order.", "quantity")
-        if command.side == "buy" and (command.quantity is None) == (command.quote_quantity is None):
-            raise ValidationFailed("A market buy takes exactly one of quantity or quote_quantity.", "quantity")
-    if command.post_only and command.time_in_force != "GTC":
-        raise ValidationFailed("post_only orders rest in the book; they cannot be IOC or FOK.", "post_only")
-    if command.quantity is not None:
-        quantity = _amount(command.quantity, "quantity", step=market.quantity_step,
-                           maximum=market.max_quantity, minimum=market.min_quantity)
-    if command.quote_quantity is not None:
-        quote_scale = ctx.asset_scales[market.quote_asset]
-        quote_quantity = _amount(command.quote_quantity, "quote_quantity",
-                                 step=money.scale_step(quote_scale), maximum=QUOTE_AMOUNT_MAX)
-        smallest_trade = money.multiply(market.price_step, market.quantity_step)
-        if quote_quantity < smallest_trade:
-            raise ValidationFailed(f"quote_quantity cannot buy anything: the smallest trade in this market costs "
-                                   f"{money.format_amount(smallest_trade)} {market.quote_asset}.", "quote_quantity")
-    if price is not None and market.min_notional and money.multiply(price, quantity) < market.min_notional:
-        raise ValidationFailed(f"price x quantity is below this market's minimum notional of "
-                               f"{money.format_amount(market.min_notional)} {market.quote_asset}.", "quantity")
-    hold_asset = market.quote_asset if command.side == "buy" else market.symbol
-    return CheckedOrder(market, price, quantity, quote_quantity, hold_asset)
-
-
-def market_buy_hold(session, checked: CheckedOrder, collar_percent: int, quote_scale: int) -> Decimal:
-    """Hold for a market buy by quantity: what that quantity costs at the resting asks now, plus a
-    collar for the book moving before it is matched, rounded up to the quote asset's scale. The order
-    never spends more than this; if the book cannot fill it within the hold, the rest is cancelled."""
-    wanted, cost, after = checked.quantity, Decimal(0), None
-    for _ in range(RESTING_ASK_PAGES_MAX):
-        page = orders.resting_asks(session, checked.market.id, after)
-        for price, available, _seq in page:
-            take = min(wanted, available)
-            cost, wanted = money.add(cost, money.multiply(price, take)), money.subtract(wanted, take)
-            if wanted == 0:
-                break
-        if wanted == 0 or len(page) < orders.RESTING_ASKS_PAGE_ROWS:
-            break
-        after = (page[-1][0], page[-1][2])
-    with decimal.localcontext(money.MONEY_CONTEXT) as context:
-        context.traps[decimal.Inexact] = False
-        collared = cost * (100 + collar_percent) / 100
-        return collared.quantize(money.scale_step(quote_scale), rounding=decimal.ROUND_CEILING)
 
 
 @dataclass(frozen=True)
@@ -155,13 +76,14 @@ def place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer |
         raise
     if placed.created:
         ORDERS_ACCEPTED.labels(command.symbol, command.side, command.order_type).inc()
+    ctx.publish(placed.to_publish)
     return placed
 
 
 def _place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer | None) -> PlacedOrder:
     checked = check_order(command, ctx)
-    if _may_merge(command, ctx):
-        merged = run_transaction(lambda: _merge_into_pending_buy(command, checked, ctx))
+    if may_merge(command, ctx):
+        merged = run_transaction(lambda: merge_into_pending_buy(command, checked, ctx))
         if merged is not None:
             return merged
     prepared = PreparedOrder(command, checked, hold_amount(command, checked, ctx))
@@ -171,23 +93,6 @@ def _place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer 
     if isinstance(outcome, DomainError):
         raise outcome
     return outcome
-
-
-def hold_amount(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext) -> Decimal:
-    """What the order must hold: price x quantity for a limit buy, the quantity for a sell, the quote
-    amount for a market buy by quote, and the collared book price for a market buy by quantity."""
-    if checked.price is not None and command.side == "buy":
-        amount = money.multiply(checked.price, checked.quantity)
-    elif command.side == "sell":
-        amount = checked.quantity
-    elif checked.quote_quantity is not None:
-        amount = checked.quote_quantity
-    else:  # a market buy by quantity: priced at the book now (a plain read, as it was inside a transaction)
-        with ctx.uow() as uow:
-            amount = market_buy_hold(uow.session, checked, ctx.settings.market_buy_collar_percent,
-                                     ctx.asset_scales[checked.market.quote_asset])
-    invariant(amount >= 0 and money.fits_database(amount), f"bad hold {amount}")
-    return amount
 
 
 def place_batch(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
@@ -209,7 +114,7 @@ def _place_storable(batch: list[PreparedOrder], ctx: ServiceContext) -> list[Pla
         return run_transaction(lambda: _place_batch_once(batch, ctx))
     except CommitOutcomeUnknown as error:
         log.warning("order batch of %d: commit outcome unknown: %s", len(batch), error)
-        return [_status_unknown()] * len(batch)
+        return [status_unknown()] * len(batch)
     except (IntegrityError, DataError) as error:
         if len(batch) > 1:
             return [outcome for prepared in batch for outcome in _place_storable([prepared], ctx)]
@@ -217,11 +122,6 @@ def _place_storable(batch: list[PreparedOrder], ctx: ServiceContext) -> list[Pla
             log.warning("order refused by the database: %s", error.orig)
             return [ValidationFailed("The order has a value the system cannot store.")]
         return [_integrity_outcome(batch[0].command, ctx, error)]
-
-
-def _status_unknown() -> OrderStatusUnknown:
-    return OrderStatusUnknown("The database went away while the order was being committed: it may or may not be "
-                              "recorded. Retry with the same client_order_id, or look for the order first.")
 
 
 def _unstorable(prepared: PreparedOrder) -> DomainError | None:
@@ -286,7 +186,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
                     f"You have {open_orders_max} open orders, the most allowed; cancel some first.")
                 continue
             if amount and (key not in balances or money.subtract(balances[key][0], held.get(key, ZERO)) < amount):
-                outcomes[index] = _insufficient(amount, prepared.checked.hold_asset)
+                outcomes[index] = insufficient(amount, prepared.checked.hold_asset)
                 continue
             open_orders[user_id] += 1
             if amount:
@@ -322,7 +222,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             # markets' sequence locks are held.
             view = order_view(Order(id=order_id, status_reason=None, cancel_requested_at=None, **row),
                               prepared.checked.market.symbol)
-            commands.append(MarketCommand("order_placed", prepared.checked.market, row["seq"], order_id, view,
+            commands.append(OutgoingCommand("order_placed", prepared.checked.market, row["seq"], order_id, view,
                                           row["request_id"]))
         accounts.journal_many(session, ledger)
         publishes = record_market_events(session, ctx, commands, now)
@@ -358,9 +258,6 @@ def _account(prepared: PreparedOrder) -> tuple[int, str]:
     return prepared.command.user_id, prepared.checked.hold_asset
 
 
-def _insufficient(amount: Decimal, asset: str) -> InsufficientFunds:
-    return InsufficientFunds(f"Placing this order needs {money.format_amount(amount)} {asset} available.",
-                             "quantity")
 
 
 def _order_values(prepared: PreparedOrder, seq: int, now) -> dict:
@@ -373,44 +270,6 @@ def _order_values(prepared: PreparedOrder, seq: int, now) -> dict:
         "locked_amount": prepared.hold_amount, "status": "pending", "client_order_id": command.client_order_id,
         "seq": seq, "request_id": command.request_id, "created_at": now, "updated_at": now,
     }
-
-
-def _may_merge(command: PlaceOrder, ctx: ServiceContext) -> bool:
-    return (ctx.settings.merge_same_price_orders and command.side == "buy" and command.order_type == "limit"
-            and command.time_in_force == "GTC" and not command.post_only and command.client_order_id is None)
-
-
-def _merge_into_pending_buy(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext) -> PlacedOrder | None:
-    """The original system's behaviour (MERGE_SAME_PRICE_ORDERS=true): a limit buy joins the user's
-    untouched pending buy at the same price; the merged order goes to the back of that price level
-    when the worker applies the `order_amended` command. Lock order: the order row, then the account,
-    then the market's sequence. None (and nothing changed) when there is no such order."""
-    with ctx.uow() as uow:
-        merged = _merge(uow.session, ctx, command, checked)
-        if merged is not None:
-            try:
-                uow.commit()
-            except CommitOutcomeUnknown:
-                raise _status_unknown() from None
-        return merged
-
-
-def _merge(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOrder) -> PlacedOrder | None:
-    market = checked.market
-    existing = orders.lock_mergeable_buy(session, command.user_id, market.id, checked.price)
-    if existing is None:
-        return None
-    hold_amount = money.multiply(checked.price, checked.quantity)
-    if not accounts.hold(session, command.user_id, checked.hold_asset, hold_amount, existing.id):
-        raise _insufficient(hold_amount, checked.hold_asset)
-    seq = markets.next_seq(session, market.id)
-    now = utc_now()
-    orders.add_to_order(session, existing, seq=seq, quantity=checked.quantity, hold=hold_amount, now=now)
-    session.refresh(existing)
-    view = order_view(existing, market.symbol)
-    publish = record_market_event(session, ctx, "order_amended", market, seq, existing.id, view,
-                                  command.request_id, now)
-    return PlacedOrder(view, True, (publish,))
 
 
 def _find_existing(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder | None:

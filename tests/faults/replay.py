@@ -8,7 +8,7 @@ from sqlalchemy import select
 from orders_app import money
 from orders_app.matching import Fill, OrderBook
 from orders_app.models import LedgerEntry, Order, OutboxEvent, Trade
-from orders_app.services.settling import incoming_from_row
+from orders_app.services.batch_effects import incoming_from_row
 
 
 def engine_replay(ctx, market_id, spec) -> Counter:

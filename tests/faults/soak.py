@@ -30,10 +30,27 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from tests.faults.load import FAST_RECOVERY, engine_for, make_users, wait_applied, wait_published
+from tests.faults.load import (
+    FAST_RECOVERY,
+    engine_for,
+    make_users,
+    wait_applied,
+    wait_published,
+)
+from tests.faults.soak_traffic import (
+    ALLOWED_ANSWERS,
+    FirstCreditRaces,
+    Journal,
+    OrderFlow,
+)
+from tests.processes import (
+    ApiServer,
+    Broker,
+    PrivateDatabase,
+    WorkerProcess,
+    child_pids,
+)
 from tests.support.reconcile import reconcile_cli
-from tests.faults.soak_traffic import ALLOWED_ANSWERS, FirstCreditRaces, Journal, OrderFlow
-from tests.processes import ApiServer, Broker, PrivateDatabase, WorkerProcess, child_pids
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_JSON = ROOT_DIR / "bench-results" / "soak.json"

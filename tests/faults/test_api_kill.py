@@ -19,10 +19,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orders_app import runtime_of
 from orders_app.models import OutboxEvent
 from orders_app.services.markets import add_market
-from tests.faults.load import (FAST_RECOVERY, System, account_for, assert_no_server_errors_but_503, engine_for,
-                               wait_applied, wait_published)
+from tests.faults.load import (
+    FAST_RECOVERY,
+    System,
+    account_for,
+    assert_no_server_errors_but_503,
+    engine_for,
+    wait_applied,
+    wait_published,
+)
 from tests.processes import child_pids
 from tests.support.reconcile import reconcile_cli
 
@@ -55,7 +63,7 @@ def _published_late(engine, order_ids: set[int]) -> int:
 
 @pytest.mark.parametrize("publisher", ["relay", "api"])
 def test_api_workers_killed_mid_request_lose_no_accepted_order(app, admin_headers, stack_env, publisher):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "A" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
     rng, system = random.Random(99), None

@@ -13,9 +13,16 @@ import uuid
 
 import pytest
 
+from orders_app import runtime_of
 from orders_app.services.markets import add_market
-from tests.faults.load import (System, account_for, assert_no_server_errors_but_503, engine_for, wait_applied,
-                               wait_published)
+from tests.faults.load import (
+    System,
+    account_for,
+    assert_no_server_errors_but_503,
+    engine_for,
+    wait_applied,
+    wait_published,
+)
 from tests.processes import Broker
 from tests.support.reconcile import reconcile_cli
 
@@ -26,7 +33,7 @@ ORDERS_AFTER_RESTART = 100
 
 
 def test_broker_stopped_and_restarted_under_load_loses_no_order(app, admin_headers, stack_env):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "B" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
     broker, system = Broker("broker-fault"), None

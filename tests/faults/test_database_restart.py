@@ -16,9 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orders_app.models import MarketState
-
-from tests.faults.load import (System, account_for, assert_no_server_errors_but_503, engine_for, wait_applied,
-                               wait_published)
+from tests.faults.load import (
+    System,
+    account_for,
+    assert_no_server_errors_but_503,
+    engine_for,
+    wait_applied,
+    wait_published,
+)
 from tests.processes import Broker, PrivateDatabase
 from tests.support.reconcile import reconcile_cli
 

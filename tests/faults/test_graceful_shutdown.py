@@ -20,6 +20,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from orders_app import runtime_of
 from orders_app.models import Order
 from orders_app.services.markets import add_market
 from tests.faults.load import make_users
@@ -37,7 +38,7 @@ SETTLE_TIMEOUT_S = 60
 
 
 def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "G" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
     for name in ("api-graceful", "worker-graceful", "worker-graceful-restarted"):

@@ -16,6 +16,7 @@ from collections import Counter
 
 import pytest
 
+from orders_app import runtime_of
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from tests.faults.load import (
@@ -72,13 +73,15 @@ def _bad_records(rng: random.Random, symbol: str, market_id: int, applied: int, 
 
 def test_a_thousand_bad_records_amid_real_orders_are_each_set_aside_once_and_matching_goes_on(
         app, admin_headers, stack_env):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "F" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     rng, tag = random.Random(SEED), uuid.uuid4().hex[:8]
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    # A consumer group of its own: the flood must be read from the topic, and on the test broker a group whose
+    # earlier members were killed may never form again.
     system = System("poisonflood", admin_headers, symbol, {"USD": "100000000", symbol: "1000000"}, threads=4,
-                    seed=7)
+                    seed=7, KAFKA_CONSUMER_GROUP=f"poisonflood-{tag}")
     dead_letters = DeadLetters(bootstrap)
     try:
         system.worker.wait_logged('"partitions assigned"')

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from orders_app import runtime_of
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.faults.replay import engine_replay, recorded_trades
@@ -18,7 +19,7 @@ SMALL_BATCHES = {"KAFKA_MAX_POLL_INTERVAL_MS": "3000", "SETTLE_BATCH_COMMANDS_MA
 
 
 def test_two_workers_at_once_settle_each_command_once(app, make_user):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "D" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     spec = ctx.markets[symbol]

@@ -15,6 +15,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from orders_app import runtime_of
 from orders_app.models import MarketState
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
@@ -35,7 +36,7 @@ def _applied(ctx, market_id):
 
 
 def test_worker_killed_five_times_mid_batch_loses_and_doubles_no_fill(app, make_user):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "K" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     spec = ctx.markets[symbol]

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from orders_app import runtime_of
 from tests.processes import ROOT_DIR
 from tests.support.names import unique_name
 
@@ -93,7 +94,7 @@ def test_add_market_refuses_a_quantity_step_finer_than_its_existing_base_assets_
 
     from orders_app.models import Asset
     symbol = "A" + uuid.uuid4().hex[:8].upper()
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     with ctx.uow() as uow:
         uow.session.execute(insert(Asset).values(symbol=symbol, scale=4))
         uow.commit()
@@ -128,7 +129,7 @@ def test_rotate_key_revokes_the_old_key(cli, app):
     fresh = app.test_client()  # the old key may sit in this process's cache; ask the database via a fresh lookup
     from orders_app.services.funding import hash_api_key
     from orders_app.services.queries import principal_for_api_key
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     assert principal_for_api_key(hash_api_key(old_key), ctx) is None
     assert principal_for_api_key(hash_api_key(new_key), ctx).user_id == user_id
     assert fresh.get(f"/api/balances/{user_id}", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
@@ -162,7 +163,7 @@ def test_prune_outbox_deletes_published_applied_rows_and_keeps_the_rest(cli, app
     from orders_app.services import retention
     from orders_app.services.markets import add_market
     monkeypatch.setattr(retention, "PRUNE_CHUNK_ROWS", 1)
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "P" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     buyer = make_user("prune", USD="10")

@@ -30,11 +30,6 @@ from orders_app.services.placing import (
 from orders_app.unit_of_work import UnitOfWork
 
 
-@pytest.fixture()
-def ctx(app):
-    return app.extensions["orders_service_context"]
-
-
 def prepare(ctx, user_id: int, side: str = "buy", price: str = "10", quantity: str = "1", symbol: str = "BTC",
             client_order_id: str | None = None) -> PreparedOrder:
     command = PlaceOrder(user_id=user_id, side=side, symbol=symbol, price=Decimal(price),

@@ -31,11 +31,6 @@ def worker(stack_env):
 
 
 @pytest.fixture()
-def ctx(app):
-    return app.extensions["orders_service_context"]
-
-
-@pytest.fixture()
 def market(worker, ctx):
     symbol = "T" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)

@@ -6,6 +6,7 @@ import uuid
 import pytest
 import requests
 
+from orders_app import runtime_of
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.processes import ApiServer, WorkerProcess
@@ -24,7 +25,7 @@ def test_a_merge_into_an_order_filled_in_the_same_batch_still_rests_the_merged_r
     from orders_app.messages import PlaceOrder
     from orders_app.services.placing import place_order
     from orders_app.services.settling import MarketRuntime, settle_commands
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "N" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
     # A copy made after the market exists: a copy's market list is its own (reloaded at most once a second).
@@ -63,7 +64,7 @@ def merging_stack(stack_env):
 
 
 def test_a_buy_at_the_same_price_joins_the_pending_buy_which_moves_to_the_back(app, merging_stack, admin_headers):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "M" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
     url = merging_stack.url

@@ -20,11 +20,18 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 import requests
 
+from orders_app import runtime_of
 from orders_app.services.markets import add_market
 from tests.processes import ApiServer, Broker, WorkerProcess
 from tests.support.orders_api import amount, expected_answer, order_body
 from tests.support.reconcile import reconcile_cli
-from tests.support.reference_exchange import FINAL_STATUSES, QUOTE, ReferenceExchange, RefOrder, Refused
+from tests.support.reference_exchange import (
+    FINAL_STATUSES,
+    QUOTE,
+    ReferenceExchange,
+    RefOrder,
+    Refused,
+)
 from tests.support.waits import wait_market_applied
 
 pytestmark = pytest.mark.slow
@@ -198,7 +205,7 @@ class Stream:
 
 
 def test_random_command_stream_through_the_api_matches_the_reference_model(app, admin_headers, stack_env):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbols = ["M" + uuid.uuid4().hex[:9].upper() for _ in range(2)]
     for symbol in symbols:
         add_market(symbol, ctx)

@@ -23,11 +23,6 @@ from tests.support.waits import wait_market_applied
 
 
 @pytest.fixture()
-def ctx(app):
-    return app.extensions["orders_service_context"]
-
-
-@pytest.fixture()
 def market(ctx):
     symbol = "R" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)

@@ -55,11 +55,6 @@ def processes(stack_env, database_password):
     assert worker.stop() == 0
 
 
-@pytest.fixture()
-def ctx(app):
-    return app.extensions["orders_service_context"]
-
-
 def value(samples: dict, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from orders_app import runtime_of
 from orders_app.services.markets import add_market
 
 SEED_BODY = {"userId": None, "order_type": "buy", "currency_symbol": "BTC", "price": 5.123456, "quantity": 2.0}
@@ -88,7 +89,7 @@ def test_market_buy_by_quantity_prices_every_page_of_asks_once(app, make_user, m
     from orders_app.repositories import orders as order_queries
     from orders_app.services.markets import add_market
     symbol = "Q" + uuid.uuid4().hex[:9].upper()
-    add_market(symbol, app.extensions["orders_service_context"])
+    add_market(symbol, runtime_of(app).ctx)
     seller = make_user("s", **{symbol: "10"})
     for price in ("10", "11", "12", "13", "14"):
         assert seller.place(order_type="sell", currency_symbol=symbol, price=price, quantity="1").status_code == 201
@@ -308,7 +309,7 @@ def test_metrics_count_requests_and_orders_by_outcome(client, make_user):
 
 
 def test_a_limit_order_below_the_markets_minimum_notional_is_refused(client, admin_headers, make_user, app):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     symbol = "N" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx, min_notional=Decimal("10"))
     user = make_user("notional", USD="1000", **{symbol: "10"})
@@ -324,7 +325,7 @@ def test_a_market_buy_whose_budget_cannot_buy_one_quantity_step_at_one_price_ste
     """With a price step of 0.01 the smallest trade costs 0.01 x 0.00000001 = 1e-10 USD: a budget below that
     buys nothing on any book, and the worker would have to reject it after a 201."""
     symbol = "Q" + uuid.uuid4().hex[:9].upper()
-    add_market(symbol, app.extensions["orders_service_context"], price_step=Decimal("0.01"))
+    add_market(symbol, runtime_of(app).ctx, price_step=Decimal("0.01"))
     user = make_user("dust", USD="1")
     dust = user.place(order_type="buy", type="market", currency_symbol=symbol, quote_quantity="0.00000000001")
     assert dust.status_code == 400 and dust.json["error"]["field"] == "quote_quantity", dust.json

@@ -8,6 +8,7 @@ import pytest
 import requests
 from kafka import KafkaConsumer, TopicPartition
 
+from orders_app import runtime_of
 from orders_app.reconcile import reconcile
 from tests.processes import ApiServer, Broker, WorkerProcess
 from tests.support.names import unique_name
@@ -96,7 +97,7 @@ def test_orders_accepted_while_broker_is_down_all_arrive_in_sequence_order(app, 
             print(f"{publisher}: {symbol} {len(seqs)} events for 10 orders")
         assert all(e["version"] == 1 and e["order"]["currency_symbol"] == e["currency_symbol"] for e in placed)
         # The worker matched every accepted order although the broker lost them all: the database decides.
-        ctx = app.extensions["orders_service_context"]
+        ctx = runtime_of(app).ctx
         wait_settled(ctx)
         with ctx.uow() as uow:
             report = reconcile(uow.session)

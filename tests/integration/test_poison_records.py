@@ -29,15 +29,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def worker(stack_env):
-    process = WorkerProcess("worker-poison", KAFKA_MAX_POLL_INTERVAL_MS="3000")
-    process.wait_logged('"consuming"')
+    # A group of its own: on the test broker a group whose members were killed may never form again, and
+    # these tests need the worker to read the topic (the catch-up from the database would hide a record).
+    process = WorkerProcess("worker-poison", KAFKA_MAX_POLL_INTERVAL_MS="3000",
+                            KAFKA_CONSUMER_GROUP=f"poison-{uuid.uuid4().hex[:8]}")
+    process.wait_logged('"partitions assigned"')
     yield process
     assert process.stop() == 0
-
-
-@pytest.fixture()
-def ctx(app):
-    return app.extensions["orders_service_context"]
 
 
 @pytest.fixture()
@@ -155,12 +153,13 @@ def test_a_market_buy_by_quote_finer_than_the_markets_quote_unit_completes_and_r
     seller, buyer = make_user("s", **{book.symbol: "1"}), make_user("b", USD="100")
     book.place(seller, order_type="sell", price="100", quantity="1")
     order = book.place(buyer, order_type="buy", type="market", quote_quantity="1.00000000000001")
-    dust = book.place(buyer, order_type="buy", type="market", quote_quantity="0.00000000000001")
+    # not one unit of price step x quantity step: it could buy nothing, so the API refuses it at once
+    dust = buyer.place(currency_symbol=book.symbol, order_type="buy", type="market",
+                       quote_quantity="0.00000000000001")
+    assert (dust.status_code, dust.json["error"]["field"]) == (400, "quote_quantity")
     later = book.place(buyer, order_type="buy", price="99", quantity="0.01")
     settle(book)
     assert (book.order(buyer, order)["status"], book.order(buyer, order)["filled_quantity"]) == ("completed", "0.01")
-    # not one unit of price step x quantity step: the engine cannot take it
-    assert status_of(ctx, dust) == ("rejected", "unprocessable")
     assert book.order(buyer, later)["status"] == "pending"
     assert balances(buyer, "USD") == ("99", "98.01", "0.99")
 

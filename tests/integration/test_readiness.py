@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from orders_app import runtime_of
 from orders_app.services.health import readiness
 
 BROKERS = 3
@@ -31,7 +32,7 @@ def blackholed_servers():
 
 @pytest.fixture()
 def blackholed_ctx(app, blackholed_servers, monkeypatch):
-    ctx = app.extensions["orders_service_context"]
+    ctx = runtime_of(app).ctx
     monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, kafka_bootstrap_servers=blackholed_servers))
     return ctx
 

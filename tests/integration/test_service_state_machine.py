@@ -32,18 +32,31 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, \
-    run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import select
 
+from orders_app import runtime_of
 from orders_app.models import Order, Trade
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.processes import ApiServer, Broker, WorkerProcess
 from tests.support.orders_api import amount, expected_answer, order_body
 from tests.support.reconcile import reconcile_cli
-from tests.support.reference_exchange import (FINAL_STATUSES, QUANTITY_STEP, QUOTE, ReferenceExchange, RefOrder,
-                                              Refused)
+from tests.support.reference_exchange import (
+    FINAL_STATUSES,
+    QUANTITY_STEP,
+    QUOTE,
+    ReferenceExchange,
+    RefOrder,
+    Refused,
+)
 from tests.support.waits import wait_market_applied
 
 pytestmark = pytest.mark.slow
@@ -471,7 +484,7 @@ def test_the_service_driven_by_a_state_machine_always_equals_the_model_and_recon
                                                                                        stack_env):
     figures = Counter()
     machine = type("Machine", (ServiceMachine,), {
-        "service": service, "ctx": app.extensions["orders_service_context"], "admin": admin_headers,
+        "service": service, "ctx": runtime_of(app).ctx, "admin": admin_headers,
         "database_url": stack_env["DATABASE_URL"], "figures": figures})
     started = time.monotonic()
     run_state_machine_as_test(machine, settings=MACHINE_SETTINGS)
