@@ -12,7 +12,8 @@ def _count(key: str, default: str) -> int:
     return int(raw)
 
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '3000')}"  # PORT itself is validated by the app's Settings
+# PORT itself is validated by the app's Settings
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '3000')}"
 workers = _count("GUNICORN_WORKERS", "1")
 threads = _count("GUNICORN_THREADS", "32")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
@@ -65,6 +66,7 @@ def post_fork(server, worker):
     committer waits on the database several times per batch; each wake-up waits for the GIL, which a busy
     thread gives up only every `switchinterval` (5 ms by default). 1 ms cuts that wait."""
     import sys
+
     from orders_app import gunicorn_errors
     gunicorn_errors.install(limit_request_line, limit_request_fields, limit_request_field_size)
     sys.setswitchinterval(float(os.environ.get("GUNICORN_SWITCH_INTERVAL_S", "0.001")))  # float-ok: seconds, not money

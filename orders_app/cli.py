@@ -10,9 +10,10 @@
     python -m orders_app.cli prune-outbox [--older-than-hours 168]   # delete published, applied rows
     python -m orders_app.cli migrate                         # alembic upgrade head (also when installed)
 
-Installed, the same commands are `orders-cli <command>`; also `flask --app orders_app.cli <command>`. They read the same settings as the API (no admin token
-needed) and never touch Kafka: matching picks deposits up from the database, new markets within a second.
-Results are JSON on stdout; an error is one line on stderr and exit status 1.
+Installed, the same commands are `orders-cli <command>`; also `flask --app orders_app.cli <command>`. They
+read the same settings as the API (no admin token needed) and never touch Kafka: matching picks deposits up
+from the database, new markets within a second. Results are JSON on stdout; an error is one line on stderr and
+exit status 1.
 """
 from __future__ import annotations
 

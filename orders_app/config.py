@@ -212,7 +212,8 @@ class Settings:
             rate_limit_orders_per_second=_rate(env, "RATE_LIMIT_ORDERS_PER_SECOND"),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 0, 0, 1_000_000),
         )
-        if settings.outbox_publisher == "api" and settings.outbox_sweep_grace_ms < 3 * settings.kafka_request_timeout_ms:
+        grace_floor_ms = 3 * settings.kafka_request_timeout_ms
+        if settings.outbox_publisher == "api" and settings.outbox_sweep_grace_ms < grace_floor_ms:
             # The API's own send of a row may take up to 2 request timeouts (metadata, then the flush), and
             # it only sends rows younger than the grace minus that; a shorter grace leaves it no window.
             raise ConfigError("OUTBOX_SWEEP_GRACE_MS must be at least 3 x KAFKA_REQUEST_TIMEOUT_MS "

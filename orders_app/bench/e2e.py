@@ -305,7 +305,7 @@ def _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency)
         ids = [json.loads(s.body)["order"]["id"] for s in warm.samples]
         with ctx.uow() as uow:
             seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(Order.id.in_(ids))).all())
-        lags = [poller.settled_at(seq_of[order_id]) - s.finished for order_id, s in zip(ids, warm.samples)]
+        lags = [poller.settled_at(seq_of[order_id]) - s.finished for order_id, s in zip(ids, warm.samples, strict=True)]
         if percentile(lags, 0.5) < 0.25 or time.monotonic() > deadline:
             return
         print(f"warming up: settlement lag p50 {percentile(lags, 0.5) * 1000:.0f} ms", file=sys.stderr)
@@ -379,7 +379,7 @@ def _series(load: LoadResult, t0: float, poller: SeqPoller) -> dict:
     p99 = buckets([(s.finished - t0, (s.finished - s.started) * 1000) for s in ok], width, t_end,
                   lambda v: percentile(v, 0.99))
     settled, previous = [], None
-    for t, seq in zip(poller.times, poller.seqs):
+    for t, seq in zip(poller.times, poller.seqs, strict=True):
         if t >= t0:
             if previous is not None:
                 settled.append((t - t0, seq - previous))

@@ -87,7 +87,7 @@ def generate_workload(size: int, commands_count: int, seed: int = SEED):
             levels = book.depth(CROSS_LEVELS_MAX)[1 if side == BUY else 0]
             lots = rng.randint(1, LOTS_MAX * (4 if len(book) > size else 1))
             price, available = passive_price(rng, side), 0
-            for price, level_lots in levels:
+            for price, level_lots in levels:  # noqa: B007 - the loop leaves `price` at the level that fills it
                 available += level_lots
                 if available >= lots:
                     break

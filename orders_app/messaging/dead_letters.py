@@ -35,7 +35,8 @@ class DeadLetters:
                                            client_id="orders-worker-dlq", acks="all",
                                            request_timeout_ms=self.settings.kafka_request_timeout_ms,
                                            max_request_size=16 * 1024 * 1024)
-        self._sent.append(self._producer.send(self.settings.order_events_dlq_topic, key=record.key, value=record.value, headers=[
+        topic = self.settings.order_events_dlq_topic
+        self._sent.append(self._producer.send(topic, key=record.key, value=record.value, headers=[
             ("reason", reason.encode()), ("detail", detail[:DETAIL_CHARS_MAX].encode(errors="replace")),
             ("source", source.encode())]))
 

@@ -37,7 +37,8 @@ def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], i
     if not rows:
         return {}
     for row in rows:  # JSON_TABLE would truncate a longer string silently
-        invariant(all(len(row[column] or "") <= STRING_COLUMN_LENGTH_MAX for column in ("client_order_id", "request_id")),
+        invariant(all(len(row[column] or "") <= STRING_COLUMN_LENGTH_MAX
+                      for column in ("client_order_id", "request_id")),
                   f"order {row['market_id']}/{row['seq']}: a string longer than its column")
     session.execute(_INSERT_NEW_ORDERS, {"now": now, "rows": json_rows(
         [[int(row[column]) if column == "post_only" else row[column] for column in _NEW_ORDER_COLUMNS]
@@ -46,7 +47,8 @@ def add_many(session: Session, rows: list[dict], now) -> dict[tuple[int, int], i
 
 
 _LOCK_USERS_COUNT_OPEN = text(
-    "SELECT u.id, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.id AND o.status IN ('pending', 'partially_filled'))"
+    "SELECT u.id, (SELECT COUNT(*) FROM orders o"
+    " WHERE o.user_id = u.id AND o.status IN ('pending', 'partially_filled'))"
     " FROM users u WHERE u.id IN :user_ids ORDER BY u.id FOR UPDATE").bindparams(bindparam("user_ids", expanding=True))
 
 

@@ -60,9 +60,9 @@ def record_market_events(session: Session, ctx: ServiceContext, commands: list[O
     payloads = [command.payload() for command in commands]
     ids = outbox.add_market_events(session, topic=topic, created_at=now, rows=[
         [command.market.symbol, command.market.id, command.seq, command.order_id, command.event_type,
-         payload.decode()] for command, payload in zip(commands, payloads)])
+         payload.decode()] for command, payload in zip(commands, payloads, strict=True)])
     return [PendingPublish(ids[(command.market.id, command.seq)], topic, command.market.symbol, payload)
-            for command, payload in zip(commands, payloads)]
+            for command, payload in zip(commands, payloads, strict=True)]
 
 
 def wire_amounts(view: dict) -> dict:

@@ -89,7 +89,7 @@ class GroupCommitter:
             outcomes = [error] * len(batch)
         PLACE_BATCH_ORDERS.observe(len(batch))
         PLACE_BATCH_SECONDS.observe(time.perf_counter() - started)
-        for ticket, outcome in zip(batch, outcomes):
+        for ticket, outcome in zip(batch, outcomes, strict=True):
             ticket.outcome = outcome
             ticket.done.set()
 

@@ -102,7 +102,7 @@ def place_batch(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedO
     not store) fails the whole transaction: the orders are then placed one transaction each, so only the
     offending one is affected."""
     outcomes: list[PlacedOrder | DomainError | None] = [_unstorable(prepared) for prepared in batch]
-    storable = [prepared for prepared, outcome in zip(batch, outcomes) if outcome is None]
+    storable = [prepared for prepared, outcome in zip(batch, outcomes, strict=True) if outcome is None]
     if storable:
         placed = iter(_place_storable(storable, ctx))
         outcomes = [outcome if outcome is not None else next(placed) for outcome in outcomes]
@@ -227,7 +227,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
         accounts.journal_many(session, ledger)
         publishes = record_market_events(session, ctx, commands, now)
         uow.commit()
-    for index, command, publish in zip(accepted, commands, publishes):
+    for index, command, publish in zip(accepted, commands, publishes, strict=True):
         outcomes[index] = PlacedOrder(command.view, True, (publish,))
     return _with_repeats(outcomes, repeat_of)
 

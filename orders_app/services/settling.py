@@ -112,8 +112,9 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                 invariant(order is not None and order.market_id == spec.id,
                           f"{spec.symbol} command {command.seq}: order {command.order_id} not in this market")
                 if command.event_type == "order_placed":
-                    incoming = batch.engine_input(book, order.id, lambda: incoming_from_row(
-                        order, spec, withheld=_withheld(pending, order.id, command.seq)))
+                    incoming = batch.engine_input(
+                        book, order.id, lambda order=order, seq=command.seq: incoming_from_row(
+                            order, spec, withheld=_withheld(pending, order.id, seq)))
                     if incoming is not None:
                         batch.on_facts(book.submit(incoming), command.seq)
                 elif command.event_type == "order_amended":
@@ -125,8 +126,9 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                     book.withdraw(order.id)  # leaves its level; re-enters at the back with the merged quantity
                     filled = money.add(order.filled_quantity,
                                        money.from_units(change.filled_lots, spec.quantity_step))
-                    incoming = batch.engine_input(book, order.id, lambda: incoming_from_row(
-                        order, spec, filled=filled, withheld=_withheld(pending, order.id, command.seq)))
+                    incoming = batch.engine_input(
+                        book, order.id, lambda order=order, filled=filled, seq=command.seq: incoming_from_row(
+                            order, spec, filled=filled, withheld=_withheld(pending, order.id, seq)))
                     if incoming is not None:
                         change.queue_seq = command.seq
                         batch.on_facts(book.submit(incoming), command.seq)

@@ -231,7 +231,8 @@ def _check_race_sellers(connection, journal: Journal, problems: list[str]) -> di
         sold = sales.get(user_id, Decimal(0))
         allowed = {sold + seller.deposit} if seller.deposit_status == 201 else {sold, sold + seller.deposit}
         if held.get(user_id, Decimal(0)) not in allowed:
-            problems.append(f"race seller {user_id} holds {held.get(user_id)} USD, not {' or '.join(map(str, allowed))}")
+            expected = " or ".join(map(str, allowed))
+            problems.append(f"race seller {user_id} holds {held.get(user_id)} USD, not {expected}")
     return {"sellers": len(sellers), "sellers_who_sold": len(sales),
             "sale_credited_before_deposit": first["trade_sell"], "deposit_before_sale": first["deposit"],
             "deposit_answer_lost": sum(1 for s in sellers.values() if s.deposit_status != 201)}

@@ -331,6 +331,7 @@ class FirstCreditRaces(_Clients):
 
     def _first_deposit(self, seller: RaceSeller) -> None:
         answer, _ = self.journal.call(self._session(), "deposit", "POST", "/api/admin/deposits", self.admin_headers,
-                                      {"userId": seller.user_id, "currency_symbol": "USD", "amount": str(seller.deposit)})
+                                      {"userId": seller.user_id, "currency_symbol": "USD",
+                                       "amount": str(seller.deposit)})
         seller.deposit_status = answer.status
         self.journal.add_race_seller(seller)

@@ -107,9 +107,10 @@ def test_concurrent_repeats_of_a_client_order_id_across_processes_all_answer_the
             body = {"order_type": "buy", "currency_symbol": "BTC", "price": "10", "quantity": "1",
                     "client_order_id": f"repeat-{round_index}"}
             with ThreadPoolExecutor(REPEATS) as pool:
-                responses = list(pool.map(lambda _: requests.post(f"{server.url}/api/orders", json=body,
-                                                                   headers=user.headers, timeout=30),
-                                          range(REPEATS)))
+                responses = list(pool.map(
+                    lambda _, body=body, headers=user.headers: requests.post(
+                        f"{server.url}/api/orders", json=body, headers=headers, timeout=30),
+                    range(REPEATS)))
             statuses = sorted(response.status_code for response in responses)
             assert statuses == [200] * (REPEATS - 1) + [201], [response.json() for response in responses]
             assert len({response.json()["order"]["id"] for response in responses}) == 1

@@ -218,7 +218,7 @@ def test_no_secret_is_logged_and_settings_are_logged_masked(processes, ctx, data
         assert database_password not in logged, f"the database password is in the {name} log"
         assert ctx.settings.admin_token not in logged, f"the admin token is in the {name} log"
         assert api_key not in logged and wrong_key not in logged, f"an API key is in the {name} log"
-        starting = [line for line in log_lines(getattr(api if name == "api" else worker, "log_path"))
+        starting = [line for line in log_lines((api if name == "api" else worker).log_path)
                     if line.get("msg") == "starting"]
         assert starting, f"the {name} logs its settings at start-up"
         settings = starting[-1]["settings"]

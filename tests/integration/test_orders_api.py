@@ -270,7 +270,8 @@ def test_health_ready_and_docs(client):
     assert client.get("/health").json == {"status": "ok"}
     assert client.get("/ready").status_code == 200
     spec = client.get("/openapi.json").json
-    assert {"/api/orders", "/api/orders/{order_id}", "/api/balances/{user_id}", "/api/admin/users"} <= set(spec["paths"])
+    paths = {"/api/orders", "/api/orders/{order_id}", "/api/balances/{user_id}", "/api/admin/users"}
+    assert paths <= set(spec["paths"])
     assert "PlaceOrderRequest" in spec["components"]["schemas"]
     page = client.get("/docs")
     assert page.status_code == 200 and b"/docs/assets/swagger-ui-bundle.js" in page.data
@@ -302,7 +303,7 @@ def test_metrics_count_requests_and_orders_by_outcome(client, make_user):
     assert user.place(order_type="buy", currency_symbol="ETH", price="1", quantity="1").status_code == 201
     assert user.place(order_type="buy", currency_symbol="ETH", price="100", quantity="1").status_code == 400
     after = [_metric(client, name) for name in (accepted, refused, requests_ok)]
-    assert [b - a for a, b in zip(before, after)] == [1, 1, 1]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
     response = client.get("/metrics")
     assert response.status_code == 200 and response.content_type.startswith("text/plain")
     assert "orders_http_request_duration_seconds_bucket" in response.data.decode()
@@ -316,7 +317,8 @@ def test_a_limit_order_below_the_markets_minimum_notional_is_refused(client, adm
 
     small = user.place(currency_symbol=symbol, order_type="buy", price="9.99", quantity="1")
     assert small.status_code == 400, small.json
-    assert small.json["error"]["code"] == "VALIDATION_ERROR" and "minimum notional of 10 USD" in small.json["error"]["message"]
+    assert small.json["error"]["code"] == "VALIDATION_ERROR"
+    assert "minimum notional of 10 USD" in small.json["error"]["message"]
     assert user.place(currency_symbol=symbol, order_type="sell", price="5", quantity="2").status_code == 201
     assert user.balances()["USD"]["locked"] == "0"
 

@@ -69,7 +69,8 @@ def _keys_read(path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call):
             for argument in node.args[:2]:
-                if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and _KEY.fullmatch(argument.value):
+                if (isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+                        and _KEY.fullmatch(argument.value)):
                     keys.add(argument.value)
     return keys
 

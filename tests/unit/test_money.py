@@ -1,6 +1,7 @@
 """money: parsing, step checks, exact arithmetic, canonical formatting."""
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 
 import pytest
@@ -105,7 +106,7 @@ def test_format_is_plain_canonical_and_parses_back_to_the_same_value(amount):
 
 
 def test_inexact_arithmetic_raises_instead_of_rounding():
-    with pytest.raises(Exception):
+    with pytest.raises(decimal.Inexact):
         money.multiply(Decimal("1." + "1" * 40), Decimal("1." + "1" * 40))
 
 

@@ -26,14 +26,15 @@ def test_one_batch_moves_every_batch_metric():
 
     def sample(name, **labels):
         return registry.get_sample_value(name, labels) or 0.0
-    before = (sample("orders_worker_commands_total", symbol=symbol), sample("orders_worker_trades_total", symbol=symbol),
+    before = (sample("orders_worker_commands_total", symbol=symbol),
+              sample("orders_worker_trades_total", symbol=symbol),
               sample("orders_worker_orders_settled_total", outcome="completed"),
               sample("orders_worker_settle_batch_commands_count", symbol=symbol))
     worker_metrics.observe_batch(symbol, commands=7, trades=3, duration_s=0.02, outcomes={"completed": 4, "pending": 1})
     after = (sample("orders_worker_commands_total", symbol=symbol), sample("orders_worker_trades_total", symbol=symbol),
              sample("orders_worker_orders_settled_total", outcome="completed"),
              sample("orders_worker_settle_batch_commands_count", symbol=symbol))
-    assert [a - b for a, b in zip(after, before)] == [7, 3, 4, 1]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [7, 3, 4, 1]
     assert sample("orders_worker_settle_batch_duration_seconds_bucket", symbol=symbol, le="0.025") >= 1
     worker_metrics.set_kafka_lags({0: 5, 3: 0})
     assert sample("orders_worker_kafka_lag_records", partition="0") == 5
