@@ -19,15 +19,10 @@ import pytest
 from orders_app import runtime_of
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
-from tests.faults.load import (
-    System,
-    account_for,
-    engine_for,
-    reconcile_cli,
-    wait_applied,
-)
+from tests.faults.load import System, account_for, engine_for, wait_applied
 from tests.support.kafka import DeadLetters, forged_command, produce, reason_of
 from tests.support.metrics import scrape
+from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow
 BAD_RECORDS = 1000
