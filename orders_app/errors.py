@@ -107,7 +107,7 @@ def is_database_unreachable(error: Exception) -> bool:
 # One InvariantViolation for the whole system: a programmer error or corrupt data aborts the transaction,
 # never committed. Unlike `assert`, `invariant` survives `python -O`. It lives in the pure engine's package
 # (which may import nothing of ours) and is re-exported here for everything else.
-from orders_app.matching.invariants import InvariantViolation, invariant  # noqa: E402,F401
+from orders_app.matching.invariants import InvariantViolation, invariant, present  # noqa: E402,F401
 
 _HTTP_CODES = {
     400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
