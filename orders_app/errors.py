@@ -184,8 +184,9 @@ def register_error_handlers(app: Flask) -> None:
         code = _HTTP_CODES.get(status, "ERROR" if status < 500 else "INTERNAL_ERROR")
         message = _HTTP_MESSAGES.get(status) or error.description or "Request failed."
         response = render(status, code, message, retry_after_s=RETRY_AFTER_S if status == 503 else None)
-        if status == 405 and getattr(error, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+        valid_methods = getattr(error, "valid_methods", None)  # a MethodNotAllowed's
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
     @app.errorhandler(CommitOutcomeUnknown)
