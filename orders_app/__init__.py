@@ -62,8 +62,8 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     with app.app_context():
         app.extensions[RUNTIME_EXTENSION] = bootstrap(settings, role=role, engine=db.engine)
 
-    app.wsgi_app = RequestBodyGuard(app.wsgi_app, settings.request_body_read_timeout_ms / 1000,
-                                    settings.request_drain_bytes_max, BodyDeadlines())
+    app.wsgi_app = RequestBodyGuard(  # type: ignore[method-assign]  # Flask's documented way to add middleware
+        app.wsgi_app, settings.request_body_read_timeout_ms / 1000, settings.request_drain_bytes_max, BodyDeadlines())
 
     assets_dir = Path(swagger_ui_bundle.swagger_ui_path)
 

@@ -107,7 +107,7 @@ def is_database_unreachable(error: Exception) -> bool:
 # One InvariantViolation for the whole system: a programmer error or corrupt data aborts the transaction,
 # never committed. Unlike `assert`, `invariant` survives `python -O`. It lives in the pure engine's package
 # (which may import nothing of ours) and is re-exported here for everything else.
-from orders_app.matching.invariants import InvariantViolation, invariant  # noqa: E402,F401
+from orders_app.matching.invariants import InvariantViolation, invariant, present  # noqa: E402,F401
 
 _HTTP_CODES = {
     400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -184,8 +184,9 @@ def register_error_handlers(app: Flask) -> None:
         code = _HTTP_CODES.get(status, "ERROR" if status < 500 else "INTERNAL_ERROR")
         message = _HTTP_MESSAGES.get(status) or error.description or "Request failed."
         response = render(status, code, message, retry_after_s=RETRY_AFTER_S if status == 503 else None)
-        if status == 405 and getattr(error, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+        valid_methods = getattr(error, "valid_methods", None)  # a MethodNotAllowed's
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
     @app.errorhandler(CommitOutcomeUnknown)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import decimal
 import re
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from marshmallow import ValidationError, fields
 
@@ -142,10 +144,11 @@ CANONICAL_DECIMAL_PATTERN = r"^(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"  # what format_
 class DecimalString(fields.Field):
     """Marshmallow field: loads with `parse_amount`, dumps with `format_amount` — never float."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
+    def _serialize(self, value: Decimal | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return format_amount(value)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: object, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> Decimal:
         try:
             return parse_amount(value)
         except AmountError as exc:

@@ -24,6 +24,8 @@ import tempfile
 import threading
 import time
 
+from orders_app.errors import present
+
 SLOTS = 65_536
 PROBE_SLOTS = 32
 _SLOT = struct.Struct("<qq")  # key (0 = empty), tat_ns
@@ -71,7 +73,9 @@ class SharedRateTable:
                 reusable = offset
             if nearest_tat is None or tat_ns < nearest_tat:
                 nearest_full, nearest_tat = offset, tat_ns
-        return (reusable if reusable is not None else nearest_full), 0
+        if reusable is not None:
+            return reusable, 0
+        return present(nearest_full, "the probe loop saw at least one slot"), 0
 
 
 _host_table: SharedRateTable | None = None

@@ -97,7 +97,7 @@ def reconcile(session: Session) -> Report:
                 "SELECT asset, SUM(available + locked) FROM accounts GROUP BY asset")).all():
             report.totals[asset] = format(total.normalize(), "f") if total else "0"
         for table in ("users", "orders", "trades", "ledger_entries"):
-            report.counts[table] = int(session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar())
+            report.counts[table] = int(session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
     finally:
         session.execute(text("COMMIT"))
     return report

@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+from multiprocessing.process import BaseProcess
 
 from sqlalchemy import text
 
@@ -127,7 +128,7 @@ class _Leadership:
                 pass
 
 
-def start_relay() -> multiprocessing.Process:
+def start_relay() -> BaseProcess:
     process = multiprocessing.get_context("spawn").Process(target=run_relay, args=(os.getpid(),),
                                                            name="outbox-relay", daemon=False)
     process.start()

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from orders_app.config import ROOT_DIR, ConfigError
+from orders_app.errors import present
 
 
 def alembic_config() -> Config:
@@ -27,7 +28,7 @@ def alembic_config() -> Config:
 
 @lru_cache(maxsize=1)
 def expected_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return present(ScriptDirectory.from_config(alembic_config()).get_current_head(), "the migrations have a head")
 
 
 def check_schema_current(engine: Engine) -> None:

@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from multiprocessing.process import BaseProcess
 
 from orders_app import worker_metrics
 from orders_app.messages import MarketCommand
@@ -52,7 +53,7 @@ class Worker:
         self.stopping = threading.Event()
         self.runtimes = {spec.symbol: MarketRuntime(spec) for spec in ctx.markets.values()}
         self._consumer: OrderEventsConsumer | None = None
-        self._relay = None
+        self._relay: BaseProcess | None = None
         self.dead_letters = DeadLetters(self.settings)
         self._markets_read: bool | None = None  # markets re-read for this poll's records: None = not tried
         self._behind_since: dict[str, float] = {}

@@ -22,7 +22,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from orders_app import runtime_of
-from orders_app.errors import Forbidden, Unauthorized, ValidationFailed
+from orders_app.errors import Forbidden, Unauthorized, ValidationFailed, present
 from orders_app.messages import Principal
 from orders_app.money import CANONICAL_DECIMAL_PATTERN, DecimalString
 from orders_app.schemas import ErrorResponse
@@ -127,6 +127,7 @@ def current_principal() -> Principal:
         return cached
     token = _bearer_token()
     ctx = service_context()
+    principal: Principal | None
     if hmac.compare_digest(token.encode(), ctx.settings.admin_token.encode()):
         principal = Principal(user_id=None, is_admin=True)
     else:
@@ -152,7 +153,7 @@ def acting_user_id(principal: Principal, user_id: int | None) -> int:
         return user_id
     if user_id is not None and user_id != principal.user_id:
         raise Forbidden("You may only act on your own user.", "userId")
-    return principal.user_id
+    return present(principal.user_id, "a principal that is not the admin is a user")
 
 
-SECURITY = [{"bearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]

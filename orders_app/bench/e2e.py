@@ -239,6 +239,8 @@ def run(args) -> dict:
     try:
         parsed = urlparse(service.url)
         host, port = parsed.hostname, parsed.port or 80
+        if host is None:
+            raise SystemExit(f"the service URL {service.url!r} names no host")
         poller = SeqPoller(ctx, market_id)
         poller.start()
         rng = random.Random(args.seed)
@@ -378,7 +380,8 @@ def _series(load: LoadResult, t0: float, poller: SeqPoller) -> dict:
                   lambda v: percentile(v, 0.5))
     p99 = buckets([(s.finished - t0, (s.finished - s.started) * 1000) for s in ok], width, t_end,
                   lambda v: percentile(v, 0.99))
-    settled, previous = [], None
+    settled: list[tuple[float, float]] = []
+    previous = None
     for t, seq in zip(poller.times, poller.seqs, strict=True):
         if t >= t0:
             if previous is not None:
@@ -391,7 +394,7 @@ def _series(load: LoadResult, t0: float, poller: SeqPoller) -> dict:
 
 def report_text(figures: dict) -> str:
     lat, lag = figures["accept_latency_ms"], figures["settlement_lag_ms"]
-    cpus = figures.get("machine", {}).get("cpus") or os.cpu_count()
+    cpus = figures.get("machine", {}).get("cpus") or os.cpu_count() or 1
     lines = [
         f"orders sent            {figures['orders']:,} over {figures['concurrency']} keep-alive connections, "
         f"{figures['users']} users ({figures['service']})",

@@ -18,7 +18,7 @@ import platform
 import random
 import time
 
-from orders_app.matching import BUY, SELL, Fill, Incoming, OrderBook, Rested
+from orders_app.matching import BUY, SELL, Done, Fill, Incoming, OrderBook, Rested
 
 SEED = 20250714
 MID_TICKS = 1_000_000
@@ -65,7 +65,8 @@ def generate_workload(size: int, commands_count: int, seed: int = SEED):
             live[i] = last
             position[last] = i
 
-    commands, results = [], []
+    commands: list[Incoming | int] = []  # an order, or the id of one to cancel
+    results: list[list | Done | None] = []  # the facts of each of the first commands
     fills_count = takers_count = 0
     next_order_id = size + 1
     for _ in range(commands_count):

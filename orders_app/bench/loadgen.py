@@ -63,7 +63,7 @@ async def _connection(host: str, port: int, requests: Iterator[bytes], samples: 
             break
         started = time.perf_counter()
         try:
-            if writer is None:
+            if reader is None or writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
             writer.write(raw)
             status, body, close = await _read_response(reader)

@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def applied() -> int:
         with ctx.uow() as uow:
-            return uow.session.execute(select(MarketState.last_seq).where(MarketState.market_id == market_id)).scalar()
+            return uow.session.execute(select(MarketState.last_seq)
+                                       .where(MarketState.market_id == market_id)).scalar_one()
     with ctx.uow() as uow:
         target = uow.session.execute(select(MarketSequence.last_seq)
-                                     .where(MarketSequence.market_id == market_id)).scalar()
+                                     .where(MarketSequence.market_id == market_id)).scalar_one()
 
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     log_path = ROOT_DIR / ".devstack" / "bench-worker.log"

@@ -11,6 +11,7 @@ when no crossing liquidity is left, or when the next resting order belongs to th
 """
 from collections import deque
 from heapq import heappop, heappush
+from typing import NoReturn
 
 from .book import BookState
 from .facts import (
@@ -34,7 +35,7 @@ from .facts import (
     Incoming,
     Rested,
 )
-from .invariants import invariant
+from .invariants import InvariantViolation, invariant
 
 _new = tuple.__new__
 
@@ -91,6 +92,8 @@ class OrderBook(BookState):
                 return [_new(Done, (order_id, REJECTED, lots or 0, POST_ONLY, 0))]
             if budget is not None:
                 return self._buy_with_budget(order_id, user_id, lots, budget)
+            if lots is None:  # _check_market let it through: impossible without a budget
+                raise InvariantViolation(f"a market order needs qty_lots or quote_budget: {order!r}")
             opposite, own, sign = self._sides[side]
             limit_key = max(opposite, default=0)  # crosses every level (stale heap keys are larger still)
 
@@ -163,24 +166,24 @@ class OrderBook(BookState):
     def check(self, order: Incoming) -> None:
         """Raise InvariantViolation if ``submit`` would refuse ``order``, without touching the book: the
         caller can then turn that one order away and go on with the others."""
-        if order.price_ticks is None:
+        order_id, _, side, price, lots, tif, _, budget = order
+        if price is None:
             self._check_market(order)
             return
-        order_id, _, side, price, lots, tif, _, budget = order
         if (order_id in self._orders or order_id in self._stale or price <= 0 or not lots or lots < 0
                 or budget is not None or side not in self._sides or tif not in (GTC, IOC, FOK)):
             self._refuse(order)
 
-    def _refuse(self, order: Incoming) -> None:
+    def _refuse(self, order: Incoming) -> NoReturn:
         """Raise InvariantViolation naming what is wrong with a malformed limit order."""
         order_id, _, side, price, lots, tif, _, budget = order
         self._check_new_id(order_id)
-        invariant(price > 0, f"price_ticks must be positive: {price}")
+        invariant(price is not None and price > 0, f"price_ticks must be positive: {price}")
         invariant(lots is not None and lots > 0, f"qty_lots must be positive: {lots}")
         invariant(budget is None, "only a market buy carries a quote budget")
         invariant(side in (BUY, SELL), f"unknown side {side!r}")
         invariant(tif in (GTC, IOC, FOK), f"unknown time in force {tif!r}")
-        invariant(False, f"malformed order {order!r}")
+        raise InvariantViolation(f"malformed order {order!r}")
 
     def _check_market(self, order: Incoming) -> None:
         order_id, _, side, _, lots, _, _, budget = order

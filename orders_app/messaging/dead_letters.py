@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 
 from orders_app import worker_metrics
 from orders_app.config import Settings
+from orders_app.errors import present
 
 log = logging.getLogger("orders_app.worker")
 DETAIL_CHARS_MAX = 500
@@ -44,7 +45,7 @@ class DeadLetters:
         """Raises when the copies cannot be confirmed: the caller must not commit their offsets then."""
         sent, self._sent = self._sent, []
         if sent:
-            self._producer.flush(timeout=FLUSH_TIMEOUT_S)
+            present(self._producer, "set_aside made it").flush(timeout=FLUSH_TIMEOUT_S)
             for future in sent:
                 future.get(timeout=FLUSH_TIMEOUT_S)
 

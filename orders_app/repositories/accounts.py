@@ -5,10 +5,11 @@ transaction, so an account's balance always equals the sum of its entries.
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import CursorResult, insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.orm import Session
 
@@ -32,10 +33,10 @@ def credit(session: Session, user_id: int, asset: str, amount: Decimal, reason: 
 
 def debit(session: Session, user_id: int, asset: str, amount: Decimal, reason: str) -> bool:
     """Take from available if there is enough; False (and nothing changed) otherwise."""
-    result = session.execute(
+    result = cast(CursorResult, session.execute(
         update(Account)
         .where(Account.user_id == user_id, Account.asset == asset, Account.available >= amount)
-        .values(available=Account.available - amount))
+        .values(available=Account.available - amount)))
     if result.rowcount != 1:
         return False
     _journal(session, user_id, asset, -amount, Decimal(0), reason)
@@ -46,10 +47,10 @@ def hold(session: Session, user_id: int, asset: str, amount: Decimal, order_id: 
     """Move `amount` from available to locked in one conditional update; False if not enough available."""
     if amount == 0:
         return True
-    result = session.execute(
+    result = cast(CursorResult, session.execute(
         update(Account)
         .where(Account.user_id == user_id, Account.asset == asset, Account.available >= amount)
-        .values(available=Account.available - amount, locked=Account.locked + amount))
+        .values(available=Account.available - amount, locked=Account.locked + amount)))
     if result.rowcount != 1:
         return False
     _journal(session, user_id, asset, -amount, amount, "order_hold", order_id)
@@ -64,7 +65,7 @@ _INSERT_LEDGER = text(
     + " ORDER BY j.ord")
 
 
-def journal_many(session: Session, rows: list[list]) -> None:
+def journal_many(session: Session, rows: Sequence[Sequence[object]]) -> None:
     """Ledger rows [user_id, asset, d_available, d_locked, reason, order_id, trade_id], in one statement."""
     if rows:
         session.execute(_INSERT_LEDGER, {"rows": json_rows(rows)})
@@ -104,7 +105,7 @@ _LOCK_MANY = text(
     + " JOIN accounts a ON a.user_id = j.user_id AND a.asset = j.asset ORDER BY j.ord FOR UPDATE")
 
 
-def lock_many(session: Session, keys) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+def lock_many(session: Session, keys: Collection[tuple[int, str]]) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
     """Lock the accounts a batch touches, in (user_id, asset) order (the keys are sent sorted and joined
     in that order, primary-key lookups): {(user, asset): (available, locked)}. An account that does not
     exist yet (a buyer's first base asset) is absent. Plain SQL: this is on every order's path, and the

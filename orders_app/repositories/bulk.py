@@ -7,17 +7,18 @@ DECIMAL(38,18) exactly; JSON null becomes NULL.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 
 from orders_app import money
 from orders_app.errors import invariant
 
 
-def json_rows(rows: list[list]) -> str:
+def json_rows(rows: Sequence[Sequence[object]]) -> str:
     return json.dumps(rows, separators=(",", ":"), default=_json_value)
 
 
-def _json_value(value):
+def _json_value(value: object) -> str:
     if isinstance(value, Decimal):
         text_value = format(value, "f")
         invariant(money.plain_fits_database(text_value), f"{value} does not fit DECIMAL(38,18)")
@@ -39,7 +40,7 @@ def ids_by_market_seq(session, statement, keys) -> dict[tuple[int, int], int]:
     for market_id, seq in keys:
         low, high = ranges.get(market_id, (seq, seq))
         ranges[market_id] = (min(low, seq), max(high, seq))
-    ids = {}
+    ids: dict[tuple[int, int], int] = {}
     for market_id, (low, high) in ranges.items():
         ids.update(((market_id, seq), row_id) for row_id, seq in session.execute(
             statement, {"market_id": market_id, "low": low, "high": high}))

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text, tuple_, update
+from sqlalchemy import CursorResult, and_, bindparam, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-from orders_app.errors import invariant
+from orders_app.errors import invariant, present
 from orders_app.models import OPEN_STATUSES, Order, OrderAmendment
 from orders_app.repositories.bulk import ids_by_market_seq, json_rows, json_table
 
@@ -81,7 +82,8 @@ def find_by_client_order_ids(session: Session, keys: set[tuple[int, str]],
         return {}
     statement = select(Order).where(tuple_(Order.user_id, Order.client_order_id).in_(sorted(keys)))
     rows = session.execute(statement.with_for_update(read=True) if locking else statement).scalars()
-    return {(order.user_id, order.client_order_id): order for order in rows}
+    return {(order.user_id, present(order.client_order_id, "found by its client_order_id")): order
+            for order in rows}
 
 
 def search(session: Session, *, user_id: int | None, market_id: int | None, side: str | None,
@@ -103,10 +105,10 @@ def search(session: Session, *, user_id: int | None, market_id: int | None, side
 
 def mark_cancel_requested(session: Session, order_id: int, now: datetime) -> bool:
     """Record a cancel request on an open order that has none yet; False if it is final or already asked."""
-    result = session.execute(
+    result = cast(CursorResult, session.execute(
         update(Order)
         .where(Order.id == order_id, Order.status.in_(OPEN_STATUSES), Order.cancel_requested_at.is_(None))
-        .values(cancel_requested_at=now, updated_at=now))
+        .values(cancel_requested_at=now, updated_at=now)))
     return result.rowcount == 1
 
 

@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import CursorResult, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from orders_app.errors import present
 from orders_app.models import OutboxEvent
 from orders_app.repositories.bulk import ids_by_market_seq, json_rows, json_table
 
 
 def add(session: Session, *, topic: str, key: str, event_type: str, payload: str, created_at: datetime,
         market_id: int | None = None, seq: int | None = None, order_id: int | None = None) -> int:
-    return int(session.execute(insert(OutboxEvent).values(
+    result = cast(CursorResult, session.execute(insert(OutboxEvent).values(
         topic=topic, message_key=key, market_id=market_id, seq=seq, order_id=order_id, event_type=event_type,
-        payload=payload, created_at=created_at)).inserted_primary_key[0])
+        payload=payload, created_at=created_at)))
+    return int(present(result.inserted_primary_key, "an insert has a key")[0])
 
 
 _INSERT_MARKET_EVENTS = text(
@@ -80,4 +83,4 @@ def prune_published(session: Session, *, before: datetime, rows_max: int) -> int
     """Delete up to `rows_max` rows published before `before` that nobody needs any more: a sequenced
     command only once its market's worker applied it (until then it is the command log the worker reads
     gaps from); an unsequenced event (a trade) once published. Returns how many were deleted."""
-    return session.execute(_PRUNE_PUBLISHED, {"before": before, "rows_max": rows_max}).rowcount
+    return cast(CursorResult, session.execute(_PRUNE_PUBLISHED, {"before": before, "rows_max": rows_max})).rowcount

@@ -5,10 +5,12 @@ makers they hit (orders, FOR UPDATE) -> accounts, sorted by (user_id, asset), in
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Row, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from orders_app.models import (
@@ -56,7 +58,8 @@ def applied_seqs(session: Session) -> dict[int, int]:
     return dict(session.execute(select(MarketState.market_id, MarketState.last_seq)).all())
 
 
-def commands_between(session: Session, market_id: int, first_seq: int, last_seq: int) -> list:
+def commands_between(session: Session, market_id: int, first_seq: int, last_seq: int
+                     ) -> Sequence[Row[int, str, int, str | None]]:
     """The market's sequenced commands first..last, (seq, event_type, order_id, request_id) rows from the
     outbox, which doubles as the command log: the database is the source of truth."""
     return session.execute(
@@ -70,7 +73,7 @@ _COMMANDS_AT = text("SELECT seq, event_type, order_id FROM outbox WHERE market_i
                     ).bindparams(bindparam("seqs", expanding=True))
 
 
-def commands_at(session: Session, market_id: int, seqs) -> dict[int, tuple[str, int]]:
+def commands_at(session: Session, market_id: int, seqs: Collection[int]) -> dict[int, tuple[str, int]]:
     """{seq: (event_type, order_id)} of the market's commands among `seqs` that the outbox still holds
     (an applied command's row may have been pruned)."""
     if not seqs:
@@ -91,7 +94,8 @@ def pending_amendments(session: Session, market_id: int, after_seq: int) -> dict
     return pending
 
 
-def resting_orders(session: Session, market_id: int, applied_seq: int):
+def resting_orders(session: Session, market_id: int, applied_seq: int) -> Iterator[Row[
+        int, int, str, Decimal | None, Decimal | None, Decimal, int, int | None]]:
     """Open limit orders already applied by the worker, by placement sequence, paged (the caller orders
     them by time priority: `queue_seq` when an amendment moved one back)."""
     after_seq = 0
@@ -108,19 +112,37 @@ def resting_orders(session: Session, market_id: int, applied_seq: int):
         after_seq = page[-1].seq
 
 
-SETTLED_ORDER_COLUMNS = ("id", "market_id", "user_id", "side", "type", "time_in_force", "post_only", "price",
-                         "quantity", "filled_quantity", "filled_quote", "locked_amount", "status", "status_reason",
-                         "request_id", "seq")
+class LockedOrder(NamedTuple):
+    """An order row as settlement reads it, locked (`lock_orders`): the columns it matches and settles from."""
+    id: int
+    market_id: int
+    user_id: int
+    side: str
+    type: str
+    time_in_force: str
+    post_only: int  # TINYINT: a text() query reads 0 or 1
+    price: Decimal | None
+    quantity: Decimal | None
+    filled_quantity: Decimal
+    filled_quote: Decimal
+    locked_amount: Decimal
+    status: str
+    status_reason: str | None
+    request_id: str | None
+    seq: int
+
+
+SETTLED_ORDER_COLUMNS = LockedOrder._fields
 _LOCK_ORDERS = text(f"SELECT {', '.join(SETTLED_ORDER_COLUMNS)} FROM orders WHERE id IN :ids ORDER BY id FOR UPDATE"
                     ).bindparams(bindparam("ids", expanding=True))
 
 
-def lock_orders(session: Session, order_ids) -> dict[int, object]:
+def lock_orders(session: Session, order_ids: Collection[int]) -> dict[int, LockedOrder]:
     """Lock orders by id (ascending); rows with the columns settlement reads (plain rows: no ORM
     identity map on this hot path)."""
     if not order_ids:
         return {}
-    return {row.id: row for row in session.execute(_LOCK_ORDERS, {"ids": sorted(order_ids)})}
+    return {row.id: row for row in map(LockedOrder._make, session.execute(_LOCK_ORDERS, {"ids": sorted(order_ids)}))}
 
 
 # --- bulk writes (JSON_TABLE, see repositories/bulk.py) -----------------------------------------
@@ -147,14 +169,15 @@ _INSERT_EVENTS = text(
     + json_table("payload LONGTEXT") + " ORDER BY j.ord")
 
 
-def write_orders(session: Session, rows: list[list], now: datetime) -> None:
+def write_orders(session: Session, rows: Sequence[Sequence[object]], now: datetime) -> None:
     """New state of already-locked orders: [id, filled, filled_quote, locked, status, reason, queue_seq]
     rows (queue_seq None: unchanged)."""
     if rows:
         session.execute(_WRITE_ORDERS, {"rows": json_rows(rows), "now": now})
 
 
-def insert_trades(session: Session, market_id: int, rows: list[list], now: datetime) -> dict[tuple[int, int], int]:
+def insert_trades(session: Session, market_id: int, rows: Sequence[Sequence[Any]], now: datetime
+                  ) -> dict[tuple[int, int], int]:
     """Insert [price, quantity, buy_order_id, sell_order_id, buyer, seller, taker_side, seq, match_index] rows;
     returns {(seq, match_index): trade id}, read back through the unique key (works without RETURNING)."""
     if not rows:

@@ -1,6 +1,9 @@
 """Trades and the aggregated order book, read for the public market-data endpoints."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,7 +17,8 @@ def page(session: Session, market_id: int, limit: int, before_id: int | None) ->
     return list(session.execute(statement).scalars())
 
 
-def book_levels(session: Session, market_id: int, side: str, depth: int) -> list[tuple]:
+def book_levels(session: Session, market_id: int, side: str, depth: int
+                ) -> Sequence[tuple[Decimal | None, Decimal | None]]:
     """(price, total remaining) per price level of resting limit orders, best first. Only orders the
     worker has applied (seq <= market_state.last_seq) count: an accepted order not yet matched could
     cross the book, and is not resting yet."""

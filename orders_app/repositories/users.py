@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.orm import Session
 
+from orders_app.errors import present
 from orders_app.models import ApiKey, ApiKeyGeneration, User
 
 
 def add(session: Session, name: str | None) -> User:
-    user_id = int(session.execute(insert(User).values(name=name)).inserted_primary_key[0])
-    return session.get(User, user_id)
+    result = cast(CursorResult, session.execute(insert(User).values(name=name)))
+    return session.get_one(User, int(present(result.inserted_primary_key, "an insert has a key")[0]))
 
 
 def exists(session: Session, user_id: int) -> bool:
@@ -23,8 +25,9 @@ def add_api_key(session: Session, user_id: int, key_hash: str) -> None:
 
 
 def revoke_api_keys(session: Session, user_id: int, now: datetime) -> int:
-    return session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-                           .values(revoked_at=now)).rowcount
+    return cast(CursorResult, session.execute(update(ApiKey).where(ApiKey.user_id == user_id,
+                                                                    ApiKey.revoked_at.is_(None))
+                                              .values(revoked_at=now))).rowcount
 
 
 def user_id_for_key_hash(session: Session, key_hash: str) -> int | None:

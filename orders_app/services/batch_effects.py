@@ -8,14 +8,16 @@ of its remaining hold, and an order the engine cannot take into a rejection of t
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
 from orders_app import money
-from orders_app.errors import invariant
-from orders_app.matching import Fill, Incoming, OrderBook, Rested
+from orders_app.errors import invariant, present
+from orders_app.matching import Done, Fill, Incoming, OrderBook, Rested
 from orders_app.repositories.markets import MarketSpec
+from orders_app.repositories.settlement import LockedOrder
 from orders_app.services.accounting import BatchLedger, Posting, Trade, trade_postings
 
 ZERO = Decimal(0)
@@ -53,8 +55,9 @@ def whole_units(amount: Decimal, unit: Decimal) -> tuple[int, Decimal]:
     return money.to_units(money.subtract(amount, dust), unit), dust
 
 
-def incoming_from_row(order, spec: MarketSpec, filled: Decimal | None = None, withheld: Decimal = ZERO) -> Incoming:
-    """The engine's view of an order row (an `Order` or a row of SETTLED_ORDER_COLUMNS): its quantity not
+def incoming_from_row(order: LockedOrder, spec: MarketSpec, filled: Decimal | None = None,
+                      withheld: Decimal = ZERO) -> Incoming:
+    """The engine's view of an order row (a `LockedOrder`, or an `Order`, which has its fields): its quantity not
     filled yet (`filled` overrides the row's, within a batch) and not withheld for a later amendment."""
     price_ticks = None if order.price is None else money.to_units(order.price, spec.price_step)
     filled = order.filled_quantity if filled is None else filled
@@ -124,7 +127,7 @@ class BatchEffects:
             else:
                 self.on_terminal(fact)
 
-    def on_terminal(self, fact) -> None:
+    def on_terminal(self, fact: Rested | Done) -> None:
         change = self.change(fact.order_id)
         if isinstance(fact, Rested):
             change.status, change.final = "rested", False
@@ -132,10 +135,11 @@ class BatchEffects:
             change.status, change.reason, change.final = fact.status, fact.reason, True
             change.unspent_budget = fact.unspent_budget
 
-    def engine_input(self, book: OrderBook, order_id: int, convert) -> Incoming | None:
+    def engine_input(self, book: OrderBook, order_id: int, convert: Callable[..., Incoming]) -> Incoming | None:
         """`convert()`, checked by the engine without touching the book; an order it cannot be turned
         into (amounts off its market's steps, a budget below one unit...) is rejected instead, its hold
-        released, so one bad row never stops its market. None then."""
+        released, so one bad row never stops its market. None then. (`convert` takes no arguments; typed
+        `...` for the callers' lambdas, which bind their loop's values as parameter defaults.)"""
         try:
             incoming = convert()
             book.check(incoming)
@@ -152,7 +156,7 @@ class BatchEffects:
         for trade, improvement, trade_id in zip(self.trades, self.improvements, trade_ids, strict=True):
             self.ledger.post(trade_postings(trade, base, quote, improvement, trade_id))
 
-    def order_rows(self, orders: dict) -> list[OrderRow]:
+    def order_rows(self, orders: dict[int, LockedOrder]) -> list[OrderRow]:
         """New order states; journals the release of every hold that became final."""
         spec, rows = self.spec, []
         quote_unit = spec.price_step * spec.quantity_step
@@ -165,7 +169,7 @@ class BatchEffects:
                 invariant(filled <= order.quantity, f"order {order_id}: filled {filled} > quantity")
             status, reason = order.status, order.status_reason
             if change.final:
-                status, reason = change.status, change.reason
+                status, reason = present(change.status, f"order {order_id}: final without a status"), change.reason
                 if status == "completed" and order.quantity is not None and filled != order.quantity:
                     status, reason = "partially_filled", None  # not all of it was in the book (merge)
             elif change.status == "rested" or change.filled_lots:
@@ -179,9 +183,10 @@ class BatchEffects:
                     asset = spec.quote_asset if order.side == "buy" else spec.symbol
                     self.ledger.post([Posting(order.user_id, asset, locked, -locked, "order_release", order_id)])
                     locked = ZERO
-            else:
-                expected = (money.subtract(order.quantity, filled) if order.side == "sell"
-                            else money.multiply(order.price, money.subtract(order.quantity, filled)))
+            else:  # open, so a limit order: it has a price and a quantity
+                remaining = money.subtract(present(order.quantity, f"open order {order_id}: no quantity"), filled)
+                expected = (remaining if order.side == "sell"
+                            else money.multiply(present(order.price, f"open order {order_id}: no price"), remaining))
                 invariant(locked == expected, f"order {order_id}: open hold {locked} != {expected}")
             rows.append(OrderRow(order_id, filled, money.add(order.filled_quote, change.paid), locked, status, reason,
                                  change.queue_seq))

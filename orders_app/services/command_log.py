@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from orders_app.errors import invariant
 from orders_app.messages import MarketCommand
 from orders_app.repositories import settlement
@@ -21,8 +23,9 @@ class SetAside:
     detail: str
 
 
-def commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[MarketCommand], up_to_seq: int,
-                       commands_max: int) -> tuple[list[MarketCommand], list[SetAside], dict[int, object]]:
+def commands_to_apply(session: Session, spec: MarketSpec, last_seq: int, commands: list[MarketCommand],
+                      up_to_seq: int, commands_max: int
+                      ) -> tuple[list[MarketCommand], list[SetAside], dict[int, settlement.LockedOrder]]:
     """The commands after `last_seq` to apply now, contiguous, as the database has them; the Kafka
     records among `commands` that differ from the database's command of their sequence; the orders the
     commands concern, locked.
@@ -34,7 +37,8 @@ def commands_to_apply(session, spec: MarketSpec, last_seq: int, commands: list[M
     top = min(max([up_to_seq, *(c.seq for c in commands)]), last_seq + commands_max)
     in_range = [c for c in commands if last_seq < c.seq <= top]
     fresh = {c.seq: c for c in in_range}
-    ordered, orders = [], {}
+    ordered: list[MarketCommand] = []
+    orders: dict[int, settlement.LockedOrder] = {}
     if top > last_seq and len(fresh) == top - last_seq and all(_key(fresh[c.seq]) == _key(c) for c in in_range):
         ordered = [fresh[seq] for seq in sorted(fresh)]
         orders = settlement.lock_orders(session, {c.order_id for c in ordered})
@@ -54,7 +58,8 @@ def _key(command: MarketCommand) -> tuple[str, int]:
     return command.event_type, command.order_id
 
 
-def _confirmed(session, spec: MarketSpec, ordered: list[MarketCommand], orders: dict) -> bool:
+def _confirmed(session: Session, spec: MarketSpec, ordered: list[MarketCommand],
+               orders: dict[int, settlement.LockedOrder]) -> bool:
     """True when every command is the database's command of its sequence."""
     others = []
     for command in ordered:
@@ -70,7 +75,7 @@ def _confirmed(session, spec: MarketSpec, ordered: list[MarketCommand], orders: 
     return all(known.get(c.seq) == _key(c) for c in others)
 
 
-def _differing(session, spec: MarketSpec, last_seq: int, top: int, commands: list[MarketCommand],
+def _differing(session: Session, spec: MarketSpec, last_seq: int, top: int, commands: list[MarketCommand],
                ordered: list[MarketCommand]) -> list[SetAside]:
     """Records to set aside. Within the batch's range they are judged against `ordered` (the truth);
     outside it against the outbox: a record of a sequence the database never handed out differs, an
@@ -81,9 +86,10 @@ def _differing(session, spec: MarketSpec, last_seq: int, top: int, commands: lis
     known = settlement.commands_at(session, spec.id, outside) if outside else {}
     set_aside = []
     for command in commands:
+        expected: tuple[str, int] | None
         if last_seq < command.seq <= top:
-            expected = truth.get(command.seq)
-            expected = None if expected is None else _key(expected)
+            truth_command = truth.get(command.seq)
+            expected = None if truth_command is None else _key(truth_command)
         else:
             expected = known.get(command.seq)
             if expected is None and command.seq <= last_seq:

@@ -11,6 +11,7 @@ from orders_app.errors import (
     NotFound,
     UnknownSymbol,
     ValidationFailed,
+    present,
 )
 from orders_app.messages import Fund
 from orders_app.repositories import accounts, users
@@ -74,7 +75,8 @@ def fund(command: Fund, ctx: ServiceContext) -> dict:
             elif not accounts.debit(session, command.user_id, command.asset, command.amount, "withdrawal"):
                 raise InsufficientFunds(
                     f"Available {command.asset} is less than {money.format_amount(command.amount)}.", "amount")
-            view = balance_view(accounts.get(session, command.user_id, command.asset))
+            view = balance_view(present(accounts.get(session, command.user_id, command.asset),
+                                        "the account was credited or debited above"))
             uow.commit()
             return view
     return run_transaction(attempt)

@@ -15,9 +15,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orders_app.errors import OrderStatusUnknown
+from orders_app.errors import OrderStatusUnknown, present
 from orders_app.metrics import PLACE_BATCH_ORDERS, PLACE_BATCH_SECONDS
 from orders_app.services import ServiceContext
 from orders_app.services.placing import PlacedOrder, PreparedOrder, place_batch
@@ -31,7 +32,7 @@ WAIT_TIMEOUT_S = 60.0  # a request stops waiting for its batch (503 ORDER_STATUS
 class _Ticket:
     prepared: PreparedOrder
     done: threading.Event = field(default_factory=threading.Event)
-    outcome: object = None
+    outcome: PlacedOrder | Exception | None = None  # set before `done`
 
 
 class GroupCommitter:
@@ -50,9 +51,9 @@ class GroupCommitter:
         if not ticket.done.wait(WAIT_TIMEOUT_S):
             raise OrderStatusUnknown("The order's batch did not finish in time: it may still be recorded. Retry with "
                                      "the same client_order_id, or look for the order before placing it again.")
-        if isinstance(ticket.outcome, BaseException):
+        if isinstance(ticket.outcome, Exception):
             raise ticket.outcome
-        return ticket.outcome
+        return present(ticket.outcome, "a finished batch sets every ticket's outcome")
 
     def _ensure_thread(self) -> None:
         # Started on first use, so each gunicorn worker (forked after the app is built) gets its own.
@@ -82,6 +83,7 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Ticket]) -> None:
         started = time.perf_counter()
+        outcomes: Sequence[PlacedOrder | Exception]
         try:
             outcomes = place_batch([ticket.prepared for ticket in batch], self._ctx)
         except Exception as error:  # noqa: BLE001 - every request of the batch answers with it

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from orders_app.config import Settings
+from orders_app.errors import present
 from orders_app.schema_version import expected_revision
 from orders_app.services import ServiceContext
 
@@ -71,7 +72,8 @@ class Readiness:
             return last.problems
         previous = last if last is not None and last.settings is ctx.settings else None
         if not self._probe_lock.acquire(blocking=previous is None):
-            return previous.problems  # another thread is probing: no second thread waits on the brokers
+            # another thread is probing: no second thread waits on the brokers (only a non-blocking acquire fails)
+            return present(previous, "a blocking acquire failed").problems
         try:
             last = self._answer
             if last is not None and last.is_fresh_for(ctx.settings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from orders_app.errors import ValidationFailed
+from orders_app.errors import InvariantViolation, ValidationFailed
 from orders_app.repositories import markets
 from orders_app.services import ServiceContext
 
@@ -27,11 +27,10 @@ def add_market(symbol: str, ctx: ServiceContext, **steps: Decimal) -> int:
     ctx.reload_markets(force=True)  # an asset created since the last read keeps the scale it has
     quote_scale = ctx.asset_scales.get(quote)
     base_scale = ctx.asset_scales.get(symbol, BASE_SCALE)
-    if -values["quantity_step"].normalize().as_tuple().exponent > base_scale:
+    if _decimals(values["quantity_step"]) > base_scale:
         raise ValidationFailed(f"quantity_step must have at most {base_scale} decimals, the scale of {symbol}.",
                                "quantity_step")
-    unit = (values["price_step"] * values["quantity_step"]).normalize()
-    if quote_scale is None or -unit.as_tuple().exponent > quote_scale:
+    if quote_scale is None or _decimals(values["price_step"] * values["quantity_step"]) > quote_scale:
         raise ValidationFailed("price_step x quantity_step must fit the quote asset's scale.", "price_step")
     with ctx.uow() as uow:
         if symbol in markets.load_markets(uow.session) or symbol == quote:
@@ -40,3 +39,11 @@ def add_market(symbol: str, ctx: ServiceContext, **steps: Decimal) -> int:
         uow.commit()
     ctx.reload_markets(force=True)
     return market_id
+
+
+def _decimals(amount: Decimal) -> int:
+    """Digits after the point that `amount` needs (negative for a multiple of 10)."""
+    exponent = amount.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # "n", "N", "F": the steps were parsed as finite amounts
+        raise InvariantViolation(f"not a finite amount: {amount}")
+    return -exponent

@@ -4,7 +4,7 @@ level when the worker applies the `order_amended` command."""
 from __future__ import annotations
 
 from orders_app import money
-from orders_app.errors import CommitOutcomeUnknown
+from orders_app.errors import CommitOutcomeUnknown, present
 from orders_app.messages import PlaceOrder
 from orders_app.repositories import accounts, markets, orders
 from orders_app.services import ServiceContext, utc_now
@@ -43,7 +43,8 @@ def _merge(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOr
     existing = orders.lock_mergeable_buy(session, command.user_id, market.id, checked.price)
     if existing is None:
         return None
-    hold_amount = money.multiply(checked.price, checked.quantity)
+    hold_amount = money.multiply(present(checked.price, "only a limit buy merges"),
+                                 present(checked.quantity, "a limit order has a quantity"))
     if not accounts.hold(session, command.user_id, checked.hold_asset, hold_amount, existing.id):
         raise insufficient(hold_amount, checked.hold_asset)
     seq = markets.next_seq(session, market.id)

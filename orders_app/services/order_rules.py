@@ -14,6 +14,7 @@ from orders_app.errors import (
     UnknownSymbol,
     ValidationFailed,
     invariant,
+    present,
 )
 from orders_app.messages import PlaceOrder
 from orders_app.repositories import orders
@@ -100,7 +101,8 @@ def check_order(command: PlaceOrder, ctx: ServiceContext) -> CheckedOrder:
         if quote_quantity < smallest_trade:
             raise ValidationFailed(f"quote_quantity cannot buy anything: the smallest trade in this market costs "
                                    f"{money.format_amount(smallest_trade)} {market.quote_asset}.", "quote_quantity")
-    if price is not None and market.min_notional and money.multiply(price, quantity) < market.min_notional:
+    if price is not None and market.min_notional and money.multiply(
+            price, present(quantity, "a limit order has a quantity")) < market.min_notional:
         raise ValidationFailed(f"price x quantity is below this market's minimum notional of "
                                f"{money.format_amount(market.min_notional)} {market.quote_asset}.", "quantity")
     hold_asset = market.quote_asset if command.side == "buy" else market.symbol
@@ -111,7 +113,8 @@ def market_buy_hold(session, checked: CheckedOrder, collar_percent: int, quote_s
     """Hold for a market buy by quantity: what that quantity costs at the resting asks now, plus a
     collar for the book moving before it is matched, rounded up to the quote asset's scale. The order
     never spends more than this; if the book cannot fill it within the hold, the rest is cancelled."""
-    wanted, cost, after = checked.quantity, Decimal(0), None
+    wanted = present(checked.quantity, "a market buy by quantity has a quantity")
+    cost, after = Decimal(0), None
     for _ in range(RESTING_ASK_PAGES_MAX):
         page = orders.resting_asks(session, checked.market.id, after)
         for price, available, _seq in page:
@@ -132,9 +135,9 @@ def hold_amount(command: PlaceOrder, checked: CheckedOrder, ctx: ServiceContext)
     """What the order must hold: price x quantity for a limit buy, the quantity for a sell, the quote
     amount for a market buy by quote, and the collared book price for a market buy by quantity."""
     if checked.price is not None and command.side == "buy":
-        amount = money.multiply(checked.price, checked.quantity)
+        amount = money.multiply(checked.price, present(checked.quantity, "a limit order has a quantity"))
     elif command.side == "sell":
-        amount = checked.quantity
+        amount = present(checked.quantity, "a sell has a quantity")
     elif checked.quote_quantity is not None:
         amount = checked.quote_quantity
     else:  # a market buy by quantity: priced at the book now (a plain read, as it was inside a transaction)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
 
 from orders_app import money
 from orders_app.errors import (
@@ -27,6 +29,7 @@ from orders_app.errors import (
     NotFound,
     TooManyOpenOrders,
     ValidationFailed,
+    present,
 )
 from orders_app.messages import PlaceOrder
 from orders_app.metrics import ORDERS_ACCEPTED, ORDERS_REFUSED
@@ -103,10 +106,8 @@ def place_batch(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedO
     offending one is affected."""
     outcomes: list[PlacedOrder | DomainError | None] = [_unstorable(prepared) for prepared in batch]
     storable = [prepared for prepared, outcome in zip(batch, outcomes, strict=True) if outcome is None]
-    if storable:
-        placed = iter(_place_storable(storable, ctx))
-        outcomes = [outcome if outcome is not None else next(placed) for outcome in outcomes]
-    return outcomes
+    placed = iter(_place_storable(storable, ctx) if storable else ())
+    return [outcome if outcome is not None else next(placed) for outcome in outcomes]
 
 
 def _place_storable(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
@@ -160,9 +161,10 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             if prepared.command.client_order_id is not None})
         first_with_id: dict[tuple[int, str], int] = {}
         for index, prepared in enumerate(batch):
-            key = (prepared.command.user_id, prepared.command.client_order_id)
-            if key[1] is None:
+            client_order_id = prepared.command.client_order_id
+            if client_order_id is None:
                 continue
+            key = (prepared.command.user_id, client_order_id)
             if key in existing:
                 order = existing[key]
                 outcomes[index] = PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
@@ -232,15 +234,15 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
     return _with_repeats(outcomes, repeat_of)
 
 
-def _answer_repeats_committed_meanwhile(session, ctx: ServiceContext, batch: list[PreparedOrder],
+def _answer_repeats_committed_meanwhile(session: Session, ctx: ServiceContext, batch: list[PreparedOrder],
                                         outcomes: list) -> None:
     """A repeat refused for funds or for the open-order cap may have looked its client_order_id up before its
     first order was inserted (READ COMMITTED locks no gap), then waited for the user's lock that order held
     until it committed. Holding that lock now, a plain read finds the first order: the repeat answers it."""
-    refused = {(batch[index].command.user_id, batch[index].command.client_order_id): index
+    refused = {(batch[index].command.user_id, client_order_id): index
                for index, outcome in enumerate(outcomes)
                if isinstance(outcome, (InsufficientFunds, TooManyOpenOrders))
-               and batch[index].command.client_order_id is not None}
+               and (client_order_id := batch[index].command.client_order_id) is not None}
     for key, order in orders.find_by_client_order_ids(session, set(refused), locking=False).items():
         outcomes[refused[key]] = PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
 
@@ -260,7 +262,7 @@ def _account(prepared: PreparedOrder) -> tuple[int, str]:
 
 
 
-def _order_values(prepared: PreparedOrder, seq: int, now) -> dict:
+def _order_values(prepared: PreparedOrder, seq: int, now: datetime) -> dict:
     command, checked = prepared.command, prepared.checked
     return {
         "market_id": checked.market.id, "user_id": command.user_id, "side": command.side,
@@ -274,7 +276,8 @@ def _order_values(prepared: PreparedOrder, seq: int, now) -> dict:
 
 def _find_existing(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder | None:
     with ctx.uow() as uow:
-        order = orders.find_by_client_order_id(uow.session, command.user_id, command.client_order_id)
+        order = orders.find_by_client_order_id(uow.session, command.user_id, present(
+            command.client_order_id, "only an order with a client_order_id collides with one"))
         if order is None:
             return None
         return PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)

@@ -21,10 +21,13 @@ The pure parts live beside it: `command_log.py` (which commands, checked against
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy.orm import Session
+
 from orders_app import money
-from orders_app.errors import invariant
+from orders_app.errors import InvariantViolation, present
 from orders_app.matching import OrderBook
 from orders_app.messages import MarketCommand, TradeEvent
 from orders_app.messaging.codec import encode_trade_event
@@ -69,7 +72,7 @@ class SettledBatch:
     unprocessable: tuple[tuple[int, str], ...] = ()  # (order_id, why) of orders rejected as unprocessable
 
 
-def rebuild_book(runtime: MarketRuntime, session, applied_seq: int) -> None:
+def rebuild_book(runtime: MarketRuntime, session: Session, applied_seq: int) -> None:
     """The book as the database has it at `applied_seq`: open limit orders in time priority, without the
     quantity of merges (amendments) not applied yet."""
     spec, book = runtime.spec, OrderBook()
@@ -84,7 +87,7 @@ def rebuild_book(runtime: MarketRuntime, session, applied_seq: int) -> None:
     runtime.book, runtime.applied_seq = book, applied_seq
 
 
-def _withheld(pending: dict, order_id: int, as_of_seq: int) -> Decimal:
+def _withheld(pending: dict[int, list[tuple[int, Decimal]]], order_id: int, as_of_seq: int) -> Decimal:
     """Quantity merged into the order by amendments after `as_of_seq`: not in the book yet."""
     return sum((added for seq, added in pending.get(order_id, ()) if seq > as_of_seq), ZERO)
 
@@ -103,14 +106,15 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                                                         ctx.settings.settle_batch_commands_max)
         if not to_apply:
             return SettledBatch(last_seq, 0, 0, set_aside=tuple(set_aside))
-        book = runtime.book
+        book = present(runtime.book, f"{spec.symbol}: the book was rebuilt above")
         try:
             pending = settlement.pending_amendments(session, spec.id, last_seq)
             batch, now = BatchEffects(spec), utc_now()
             for command in to_apply:
                 order = orders.get(command.order_id)
-                invariant(order is not None and order.market_id == spec.id,
-                          f"{spec.symbol} command {command.seq}: order {command.order_id} not in this market")
+                if order is None or order.market_id != spec.id:
+                    raise InvariantViolation(
+                        f"{spec.symbol} command {command.seq}: order {command.order_id} not in this market")
                 if command.event_type == "order_placed":
                     incoming = batch.engine_input(
                         book, order.id, lambda order=order, seq=command.seq: incoming_from_row(
@@ -169,8 +173,8 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                             tuple(batch.unprocessable))
 
 
-def _record_trade_events(session, ctx: ServiceContext, spec: MarketSpec, trades: list[Trade], trade_ids: list[int],
-                         now) -> None:
+def _record_trade_events(session: Session, ctx: ServiceContext, spec: MarketSpec, trades: list[Trade],
+                         trade_ids: list[int], now: datetime) -> None:
     """One `trade-events` message per trade, written to the outbox in the settling transaction (the
     relay publishes it)."""
     timestamp = iso_utc(now) or ""
