@@ -23,9 +23,13 @@ pytestmark = pytest.mark.slow
 SETTLE_TIMEOUT_S = 30
 
 
+CONSUMER_GROUP = f"e2e-{uuid.uuid4().hex[:8]}"  # of its own: a reused group may never form on the test broker
+
+
 @pytest.fixture(scope="module")
 def worker(stack_env):
-    process = WorkerProcess("worker-e2e", KAFKA_MAX_POLL_INTERVAL_MS="3000")
+    process = WorkerProcess("worker-e2e", KAFKA_MAX_POLL_INTERVAL_MS="3000", KAFKA_CONSUMER_GROUP=CONSUMER_GROUP)
+    process.wait_logged('"partitions assigned"')  # it reads the topic, not only the database's catch-up
     yield process
     assert process.stop() == 0
 
@@ -228,6 +232,20 @@ def test_duplicate_and_replayed_order_events_change_nothing(stack_env, book, mak
             producer.send("order-events", key=record.key, value=record.value)
     producer.flush()
     producer.close()
-    time.sleep(2)
+    wait_consumed(stack_env["KAFKA_BOOTSTRAP_SERVERS"], partitions)  # the replays reached the worker
     book.settle()
     assert (balances(seller, "USD"), balances(buyer, "USD"), len(book.trades())) == before
+
+
+def wait_consumed(bootstrap: str, partitions: list[TopicPartition], timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Until the worker's group has committed offsets up to the end of each partition: it commits only after
+    handling a poll's records (settled, skipped or set aside), so everything written so far was read."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=CONSUMER_GROUP, enable_auto_commit=False)
+    try:
+        ends = reader.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while any((reader.committed(partition) or 0) < end for partition, end in ends.items()):
+            assert time.monotonic() < deadline, f"the worker did not consume the replays in {timeout_s}s"
+            time.sleep(0.05)
+    finally:
+        reader.close()
