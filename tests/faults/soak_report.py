@@ -1,8 +1,9 @@
-"""The soak's figures as a table, and the "Soak" section of docs/testing.md kept equal to them.
+"""The recorded figures of the long fault runs (the soak, the poison flood) as tables in docs/testing.md, kept
+equal to their JSON: figures are rendered, never typed by hand.
 
-    python -m tests.faults.soak_report --json bench-results/soak.json   # record a run: copy it to docs/soak.json,
-                                                                         # render its table into docs/testing.md
-    python -m tests.faults.soak_report --check                          # exit 1 if the page differs from docs/soak.json
+    python -m tests.faults.soak_report --json bench-results/soak.json   # record a soak run as docs/soak.json
+    python -m tests.faults.soak_report --flood-json bench-results/poison-flood.json   # ... a flood run
+    python -m tests.faults.soak_report --check          # exit 1 if the page differs from the recorded JSON
 """
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ PAGE = ROOT_DIR / "docs" / "testing.md"
 BEGIN = ("<!-- soak figures: rendered by `python -m tests.faults.soak_report` from docs/soak.json; "
          "do not edit by hand -->")
 END = "<!-- end of soak figures -->"
+FLOOD_JSON = ROOT_DIR / "docs" / "poison-flood.json"
+FLOOD_BEGIN = ("<!-- poison flood figures: rendered by `python -m tests.faults.soak_report` from "
+               "docs/poison-flood.json; do not edit by hand -->")
+FLOOD_END = "<!-- end of poison flood figures -->"
 
 
 def _n(value) -> str:
@@ -65,31 +70,55 @@ def _rows(f: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def render_table(figures: dict) -> str:
+def _flood_rows(f: dict) -> list[tuple[str, str]]:
+    return [
+        ("run", f"finished {f['finished_at']}; {f['cpus']} CPUs"),
+        ("bad records", f"{_n(f['bad_records'])} in {f['bursts']} bursts"),
+        ("orders accepted meanwhile", f"{_n(f['orders_accepted'])} ({_counts(f['order_statuses'])})"),
+        ("set aside, by reason", _counts(f["by_reason"])),
+        ("copies in `order-events.dlq` per bad record", _counts(f["dlq_copies_per_record"])),
+        ("`orders_worker_poison_records_total`", _n(int(f["metric_total"]))),
+        ("all set aside after the first burst", f"{f['set_aside_s']} s (the bursts are spread over the load)"),
+        ("every order applied after the load stopped", f"{f['drain_s']} s"),
+        ("`python -m orders_app.reconcile`", f["reconcile"]),
+    ]
+
+
+def render_table(figures: dict, rows=_rows) -> str:
     lines = ["| figure | value |", "| --- | --- |"]
-    lines += [f"| {name} | {' '.join(value.replace('|', '/').split())} |" for name, value in _rows(figures)]
+    lines += [f"| {name} | {' '.join(value.replace('|', '/').split())} |" for name, value in rows(figures)]
     return "\n".join(lines)
 
 
-def render_page(page: str, figures: dict) -> str:
-    head, rest = page.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{render_table(figures)}\n{END}{tail}"
+def _replace_section(page: str, begin: str, end: str, table: str) -> str:
+    head, rest = page.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
+
+
+def render_page(page: str, figures: dict, flood: dict | None = None) -> str:
+    page = _replace_section(page, BEGIN, END, render_table(figures))
+    if flood is not None:
+        page = _replace_section(page, FLOOD_BEGIN, FLOOD_END, render_table(flood, _flood_rows))
+    return page
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.soak_report")
     parser.add_argument("--json", type=Path, help="a soak run's JSON to record as docs/soak.json")
-    parser.add_argument("--check", action="store_true", help="only compare the page with docs/soak.json")
+    parser.add_argument("--flood-json", type=Path, help="a poison flood's JSON to record as docs/poison-flood.json")
+    parser.add_argument("--check", action="store_true", help="only compare the page with the recorded JSON")
     parser.add_argument("--page", type=Path, default=PAGE)
     args = parser.parse_args(argv)
     if args.json is not None and not args.check:
         shutil.copyfile(args.json, RECORDED_JSON)
+    if args.flood_json is not None and not args.check:
+        shutil.copyfile(args.flood_json, FLOOD_JSON)
     page = args.page.read_text()
-    wanted = render_page(page, json.loads(RECORDED_JSON.read_text()))
+    wanted = render_page(page, json.loads(RECORDED_JSON.read_text()), json.loads(FLOOD_JSON.read_text()))
     if args.check:
         if page != wanted:
-            print(f"{args.page} differs from {RECORDED_JSON}: run `python -m tests.faults.soak_report`")
+            print(f"{args.page} differs from the recorded figures: run `python -m tests.faults.soak_report`")
             return 1
         return 0
     args.page.write_text(wanted)

@@ -9,6 +9,7 @@ yet). Every accepted order is applied, each bad record is in `order-events.dlq` 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import uuid
@@ -20,6 +21,7 @@ from orders_app import runtime_of
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from tests.faults.load import System, account_for, engine_for, wait_applied
+from tests.processes import ROOT_DIR
 from tests.support.kafka import DeadLetters, forged_command, produce, reason_of
 from tests.support.metrics import scrape
 from tests.support.reconcile import reconcile_cli
@@ -29,6 +31,7 @@ BAD_RECORDS = 1000
 BURSTS = 10
 ORDERS_PER_BURST = 30
 SEED = 20261201
+FIGURES_JSON = ROOT_DIR / "bench-results" / "poison-flood.json"
 
 
 def _bad_records(rng: random.Random, symbol: str, market_id: int, applied: int, accepted: int, count: int,
@@ -113,9 +116,21 @@ def test_a_thousand_bad_records_amid_real_orders_are_each_set_aside_once_and_mat
         assert figures.accepted == len(load.outcomes) and figures.failed_present == 0
         assert system.worker.process.poll() is None
         report = reconcile_cli(stack_env["DATABASE_URL"])
+        record_figures({
+            "bad_records": BAD_RECORDS, "bursts": BURSTS, "orders_accepted": figures.accepted,
+            "order_statuses": dict(figures.statuses), "set_aside_s": round(set_aside_s, 1),
+            "by_reason": dict(reasons), "dlq_copies_per_record": {str(k): v for k, v in copies.items()},
+            "metric_total": sum(counted.values()), "drain_s": round(drain_s, 1), "reconcile": "OK",
+            "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()})
         print(f"\npoison flood: {BAD_RECORDS} bad records in {BURSTS} bursts amid {figures.accepted} orders "
               f"({dict(figures.statuses)}); all set aside {set_aside_s:.1f}s after the first burst, each in the DLQ "
               f"once, by reason {dict(reasons)}; every order applied ({drain_s:.1f}s after the load stopped)\n{report}")
     finally:
         dead_letters.close()
         system.close()
+
+
+def record_figures(figures: dict) -> None:
+    """The run's figures as JSON (`python -m tests.faults.soak_report --flood-json` records them in the docs)."""
+    FIGURES_JSON.parent.mkdir(exist_ok=True)
+    FIGURES_JSON.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
