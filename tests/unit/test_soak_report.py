@@ -41,6 +41,6 @@ def test_the_flood_table_shows_the_figures_of_the_json_it_is_given():
     flood = json.loads(soak_report.FLOOD_JSON.read_text())
     flood.update(bad_records=4321, drain_s=9.75, by_reason={"undecodable": 4321}, reconcile="BREACHES FOUND")
     table = soak_report.render_table(flood, soak_report._flood_rows)
-    for shown in ("| bad records | 4,321 in", "undecodable: 4,321", "| every order applied after the load stopped | 9.75 s |",
-                  "BREACHES FOUND"):
+    for shown in ("| bad records | 4,321 in", "undecodable: 4,321",
+                  "| every order applied after the load stopped | 9.75 s |", "BREACHES FOUND"):
         assert shown in table, shown
