@@ -5,7 +5,6 @@ the whole database reconciles: per asset, balances = deposits − withdrawals; l
 """
 from __future__ import annotations
 
-import time
 import uuid
 from decimal import Decimal
 
@@ -17,6 +16,7 @@ from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.processes import WorkerProcess
 from tests.support.book import Book, balances
+from tests.support.kafka import wait_consumed
 from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
@@ -232,20 +232,7 @@ def test_duplicate_and_replayed_order_events_change_nothing(stack_env, book, mak
             producer.send("order-events", key=record.key, value=record.value)
     producer.flush()
     producer.close()
-    wait_consumed(stack_env["KAFKA_BOOTSTRAP_SERVERS"], partitions)  # the replays reached the worker
+    wait_consumed(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CONSUMER_GROUP, partitions)  # the replays reached it
     book.settle()
     assert (balances(seller, "USD"), balances(buyer, "USD"), len(book.trades())) == before
 
-
-def wait_consumed(bootstrap: str, partitions: list[TopicPartition], timeout_s: float = SETTLE_TIMEOUT_S) -> None:
-    """Until the worker's group has committed offsets up to the end of each partition: it commits only after
-    handling a poll's records (settled, skipped or set aside), so everything written so far was read."""
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=CONSUMER_GROUP, enable_auto_commit=False)
-    try:
-        ends = reader.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        while any((reader.committed(partition) or 0) < end for partition, end in ends.items()):
-            assert time.monotonic() < deadline, f"the worker did not consume the replays in {timeout_s}s"
-            time.sleep(0.05)
-    finally:
-        reader.close()

@@ -20,7 +20,7 @@ from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from tests.processes import WorkerProcess
 from tests.support.book import Book, balances
-from tests.support.kafka import DeadLetters, forged_command, produce, reason_of
+from tests.support.kafka import DeadLetters, forged_command, produce, reason_of, wait_consumed
 from tests.support.metrics import scrape
 from tests.support.waits import wait_market_applied
 
@@ -31,9 +31,12 @@ pytestmark = pytest.mark.slow
 def worker(stack_env):
     # A group of its own: on the test broker a group whose members were killed may never form again, and
     # these tests need the worker to read the topic (the catch-up from the database would hide a record).
-    process = WorkerProcess("worker-poison", KAFKA_MAX_POLL_INTERVAL_MS="3000",
-                            KAFKA_CONSUMER_GROUP=f"poison-{uuid.uuid4().hex[:8]}")
+    group = f"poison-{uuid.uuid4().hex[:8]}"
+    process = WorkerProcess("worker-poison", KAFKA_MAX_POLL_INTERVAL_MS="3000", KAFKA_CONSUMER_GROUP=group)
     process.wait_logged('"partitions assigned"')
+    # A new group reads the topic from its start, other tests' bad records included: the counts these tests
+    # compare start once the worker has caught up.
+    wait_consumed(stack_env["KAFKA_BOOTSTRAP_SERVERS"], group)
     yield process
     assert process.stop() == 0
 

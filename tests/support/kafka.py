@@ -80,3 +80,20 @@ class DeadLetters:
 
 def reason_of(record) -> str:
     return dict(record.headers)["reason"].decode()
+
+
+def wait_consumed(bootstrap: str, group: str, partitions: list[TopicPartition] | None = None,
+                  timeout_s: float = 60, topic: str = "order-events") -> None:
+    """Until `group` has committed offsets up to the current end of each partition of `topic`: the worker
+    commits only after handling a poll's records (settled, skipped or set aside), so all written so far was read."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        if partitions is None:
+            partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+        ends = reader.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while any((reader.committed(partition) or 0) < end for partition, end in ends.items() if end):
+            assert time.monotonic() < deadline, f"group {group} did not consume {topic} in {timeout_s}s"
+            time.sleep(0.05)
+    finally:
+        reader.close()
