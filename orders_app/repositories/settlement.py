@@ -103,7 +103,8 @@ def resting_orders(session: Session, market_id: int, applied_seq: int):
 
 SETTLED_ORDER_COLUMNS = ("id", "market_id", "user_id", "side", "type", "time_in_force", "post_only", "price",
                          "quantity", "filled_quantity", "filled_quote", "locked_amount", "status", "status_reason",
-                         "request_id", "seq")
+                         "request_id", "seq", "quote_quantity", "client_order_id", "cancel_requested_at",
+                         "created_at")  # the last four for the streams' order views
 _LOCK_ORDERS = text(f"SELECT {', '.join(SETTLED_ORDER_COLUMNS)} FROM orders WHERE id IN :ids ORDER BY id FOR UPDATE"
                     ).bindparams(bindparam("ids", expanding=True))
 

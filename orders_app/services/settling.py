@@ -29,6 +29,7 @@ from orders_app.models import FINAL_STATUSES
 from orders_app.repositories import accounts, settlement
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
+from orders_app.services.stream_events import record_stream_events
 from orders_app.services.views import iso_utc
 
 ZERO = Decimal(0)
@@ -404,6 +405,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             accounts.journal_many(session, batch.ledger)
             _record_trade_events(session, ctx, spec, batch.trades, trade_ids, batch.now)
             new_seq = to_apply[-1].seq
+            record_stream_events(session, ctx, spec, book, orders, order_rows, last_seq, new_seq, batch.now)
             settlement.set_applied_seq(session, spec.id, new_seq)
             if len(book) <= BOOK_CHECK_ORDERS_MAX:
                 book.check_invariants()
