@@ -28,8 +28,8 @@ def dumps(message: dict) -> str:
 
 
 class Client:
-    def __init__(self, websocket, queue_max: int):
-        self.websocket = websocket
+    def __init__(self, websocket, queue_max: int, on_too_slow=lambda: None):
+        self.websocket, self.on_too_slow = websocket, on_too_slow
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_max)
         self.channels: set[str] = set()
         self.user_id: int | None = None
@@ -42,6 +42,7 @@ class Client:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
             self.dropped = True
+            self.on_too_slow()
             log.warning("stream client too slow: disconnected", extra={"queued": self.queue.qsize()})
             asyncio.get_running_loop().create_task(self.websocket.close(
                 SLOW_CLIENT_CLOSE_CODE, f"too slow: {self.queue.qsize()} messages waiting"))

@@ -29,6 +29,7 @@ class StreamServer:
         self.hub = Hub(ctx, self.directory)
         self.clients: set[Client] = set()
         self.feed: Feed | None = None
+        self.too_slow_disconnects = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -44,12 +45,15 @@ class StreamServer:
         self.feed.stopping.set()
         log.info("stream stopped")
 
+    def _count_too_slow(self) -> None:
+        self.too_slow_disconnects += 1
+
     def process_request(self, connection, request):
         if request.path.split("?")[0] == "/health":
             ready = self.feed is not None and self.feed.connected.is_set()
             body = {"status": "ok" if ready else "starting", "kafka": ready, "clients": len(self.clients),
                     "books": len(self.hub.books), "events": self.feed.received if self.feed else 0,
-                    "pushed": self.hub.pushed}
+                    "pushed": self.hub.pushed, "too_slow_disconnects": self.too_slow_disconnects}
             response = connection.respond(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE,
                                           json.dumps(body) + "\n")
             response.headers["Content-Type"] = "application/json"
@@ -59,7 +63,7 @@ class StreamServer:
         return None
 
     async def handle(self, websocket) -> None:
-        client = Client(websocket, self.settings.stream_client_queue_max)
+        client = Client(websocket, self.settings.stream_client_queue_max, self._count_too_slow)
         self.clients.add(client)
         writer = asyncio.get_running_loop().create_task(client.write_forever())
         try:

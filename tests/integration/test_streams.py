@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 import requests
+from websockets.exceptions import ConnectionClosed
 
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
@@ -171,3 +172,43 @@ def test_the_health_endpoint_reports_the_stream_following_kafka(stream):
     health = stream.health()
     assert health["status"] == "ok" and health["kafka"] is True
     assert requests.get(stream.health_url.replace("/health", "/nowhere"), timeout=5).status_code == 404
+
+
+@pytest.fixture()
+def small_queue_stream(stack_env, worker):
+    process = StreamProcess("stream-small-queue", STREAM_CLIENT_QUEUE_MAX="20")
+    yield process
+    assert process.stop() == 0
+
+
+def test_a_client_that_stops_reading_is_disconnected_while_the_others_keep_their_lag(
+        small_queue_stream, market, make_user):
+    stream, symbol = small_queue_stream, symbol_of(market)
+    maker, alice = make_user("maker", **{symbol: "1000"}), make_user("alice", USD="100000")
+    for level in range(150):  # a book whose snapshot is a few KB
+        response = maker.place(currency_symbol=symbol, order_type="sell", price=str(200 + level), quantity="1.23456789")
+        assert response.status_code == 201, response.json
+    fast = StreamClient(stream.url)
+    fast.subscribe(f"trades:{market}")
+    slow_socket = socket.create_connection(("127.0.0.1", stream.port))
+    slow_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow = StreamClient(stream.url, sock=slow_socket, max_queue=1)
+    for _ in range(2000):  # every request answers with a fresh snapshot that it never reads
+        slow.send(op="subscribe", channels=[f"book:{market}"])
+    lags = []
+    for _ in range(3):
+        assert alice.place(currency_symbol=symbol, order_type="buy", price="200", quantity="0.1").status_code == 201
+        message = fast.wait_for(lambda m: m.get("channel") == f"trades:{market}")
+        lags.append(pushed_at_lag_s(message, message["data"][-1]))
+    deadline = time.monotonic() + 30
+    while stream.health()["too_slow_disconnects"] < 1:
+        assert time.monotonic() < deadline, "the slow client was never disconnected"
+        time.sleep(0.1)
+    assert max(lags) < PUSH_LAG_MAX_S, lags
+    assert alice.place(currency_symbol=symbol, order_type="buy", price="200", quantity="0.1").status_code == 201
+    message = fast.wait_for(lambda m: m.get("channel") == f"trades:{market}")
+    assert pushed_at_lag_s(message, message["data"][-1]) < PUSH_LAG_MAX_S
+    with pytest.raises(ConnectionClosed):
+        while True:
+            slow.next(timeout_s=30)
+    fast.close()
