@@ -23,7 +23,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     "worker" or "cli" (only the API needs the admin token and connects to Kafka at once)."""
     import swagger_ui_bundle
 
-    from orders_app.api import admin, balances, health, market, orders
+    from orders_app.api import admin, balances, health, market, orders, page
     from orders_app.cli import register_commands
     from orders_app.errors import register_error_handlers
     from orders_app.extensions import api, db, publisher
@@ -57,6 +57,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
                    "description": "the admin token, or a user's API key"}}}})
     for blueprint in (orders.blp, balances.blp, market.blp, admin.blp, health.blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(page.blp)
     register_error_handlers(app)
     register_commands(app)
 
