@@ -63,9 +63,8 @@ class StreamServer:
         return None
 
     async def handle(self, websocket) -> None:
-        client = Client(websocket, self.settings.stream_client_queue_max, self._count_too_slow)
+        client = Client(websocket, self.settings.stream_client_buffer_bytes_max, self._count_too_slow)
         self.clients.add(client)
-        writer = asyncio.get_running_loop().create_task(client.write_forever())
         try:
             async for raw in websocket:
                 try:
@@ -77,7 +76,6 @@ class StreamServer:
         finally:
             self.clients.discard(client)
             self.hub.forget(client)
-            writer.cancel()
 
     async def answer(self, client: Client, request: Request) -> None:
         reply: dict = {"op": "pong"} if request.op == "ping" else {}

@@ -175,15 +175,15 @@ def test_the_health_endpoint_reports_the_stream_following_kafka(stream):
 
 
 @pytest.fixture()
-def small_queue_stream(stack_env, worker):
-    process = StreamProcess("stream-small-queue", STREAM_CLIENT_QUEUE_MAX="20")
+def small_buffer_stream(stack_env, worker):
+    process = StreamProcess("stream-small-buffer", STREAM_CLIENT_BUFFER_BYTES_MAX="65536")
     yield process
     assert process.stop() == 0
 
 
 def test_a_client_that_stops_reading_is_disconnected_while_the_others_keep_their_lag(
-        small_queue_stream, market, make_user):
-    stream, symbol = small_queue_stream, symbol_of(market)
+        small_buffer_stream, market, make_user):
+    stream, symbol = small_buffer_stream, symbol_of(market)
     maker, alice = make_user("maker", **{symbol: "1000"}), make_user("alice", USD="100000")
     for level in range(150):  # a book whose snapshot is a few KB
         response = maker.place(currency_symbol=symbol, order_type="sell", price=str(200 + level), quantity="1.23456789")
