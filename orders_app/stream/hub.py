@@ -14,7 +14,6 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from websockets.asyncio.server import broadcast
 from websockets.protocol import State
 
 from orders_app.services import stream_reads
@@ -31,9 +30,9 @@ def dumps(message: dict) -> str:
 
 
 class Client:
-    """One connection. Pushes are written straight to its socket (websockets' `broadcast`: no task or
-    queue per client); what the socket cannot take yet waits in the connection's write buffer, and a
-    client whose buffer passes `buffer_bytes_max` is disconnected with a reason."""
+    """One connection. Pushes are written straight to its socket as frames built once (`text_frame`: no
+    task or queue per client); what the socket cannot take yet waits in the connection's write buffer,
+    and a client whose buffer passes `buffer_bytes_max` is disconnected with a reason."""
 
     def __init__(self, websocket, buffer_bytes_max: int, on_too_slow=lambda: None):
         self.websocket, self.buffer_bytes_max, self.on_too_slow = websocket, buffer_bytes_max, on_too_slow
@@ -57,8 +56,8 @@ class Client:
         return False
 
     def push(self, text: str) -> None:
-        if self.writable():
-            broadcast((self.websocket,), text)
+        if self.writable() and self.websocket.protocol.state is State.OPEN:
+            self.websocket.transport.write(text_frame(text))
 
 
 class Hub:
@@ -82,9 +81,9 @@ class Hub:
             self.order_watchers.setdefault(client.user_id, set()).add(client)
             return
         kind = channel.partition(":")[0]
-        if market not in self.books and market not in self.loading:
-            asyncio.get_running_loop().create_task(self.load_market(market))
-        elif market in self.books:
+        if market not in self.books:
+            self._start_loading(market)
+        else:
             if kind == "book":
                 client.push(dumps({"channel": channel, **self.books[market].snapshot()}))
             elif kind == "ticker":
@@ -110,12 +109,18 @@ class Hub:
 
     # -- books ----------------------------------------------------------------------------------
 
-    async def load_market(self, market: str) -> None:
+    def _start_loading(self, market: str) -> None:
+        """Read the market's book unless a read is under way: marked at once, so that the subscriptions
+        that arrive before the read starts share it."""
+        if market not in self.loading:
+            self.loading[market] = []
+            asyncio.get_running_loop().create_task(self._load_market(market))
+
+    async def _load_market(self, market: str) -> None:
         """Read the market's book (and, the first time, its ticker) and push the snapshot to its book's
         subscribers; deltas that arrive meanwhile are applied on top."""
         loop = asyncio.get_running_loop()
         spec = self.directory.get(market)
-        self.loading[market] = []
         try:
             if market not in self.tickers:
                 since = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=DAY_MINUTES)
@@ -148,7 +153,7 @@ class Hub:
         """After a broker restart: every book again from the database, and fresh snapshots to subscribers."""
         for market in list(self.books):
             del self.books[market]
-            asyncio.get_running_loop().create_task(self.load_market(market))
+            self._start_loading(market)
 
     # -- events from the feed -------------------------------------------------------------------
 
@@ -200,7 +205,7 @@ class Hub:
         elif outcome == GAP:
             log.warning("stream missed book events of %s: reading it again", market)
             del self.books[market]
-            asyncio.get_running_loop().create_task(self.load_market(market))
+            self._start_loading(market)
 
     def _on_order(self, user_id: int, seq: int, source: int, order: dict) -> None:
         mark, order_id = (seq, source), order.get("id")
