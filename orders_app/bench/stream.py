@@ -75,7 +75,7 @@ class _Subscriber(asyncio.Protocol):
         received = time.time()
         self.buffer += data
         if not self.upgraded:
-            head, separator, rest = self.buffer.partition(b"\r\n\r\n")
+            _, separator, rest = self.buffer.partition(b"\r\n\r\n")
             if not separator:
                 return
             self.upgraded, self.buffer = True, rest
@@ -165,12 +165,12 @@ def stream_health(port: int) -> dict:
 
 def run(args) -> dict:
     from orders_app import create_app
+    from orders_app.bench.e2e import SETTLE_TIMEOUT_S, SeqPoller, _wait_applied, _warm_up
     from orders_app.devstack import stop_process
     from orders_app.extensions import publisher
     from orders_app.messages import Fund
     from orders_app.services.funding import create_user, fund
     from orders_app.services.markets import add_market
-    from orders_app.bench.e2e import SETTLE_TIMEOUT_S, SeqPoller, _wait_applied, _warm_up
 
     app = create_app({"LOG_LEVEL": "WARNING", "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or "x" * 32},
                      role="worker")
@@ -195,7 +195,7 @@ def run(args) -> dict:
                                 args=("127.0.0.1", port, channels, args.clients, ready, stop, results))
     try:
         parsed = urlparse(service.url)
-        host, http_port = parsed.hostname, parsed.port or 80
+        host, http_port = parsed.hostname or "127.0.0.1", parsed.port or 80
         rng = random.Random(args.seed)
         poller = SeqPoller(ctx, market_id)
         poller.start()

@@ -33,8 +33,8 @@ def record_stream_events(session, ctx: ServiceContext, spec: MarketSpec, book: O
         "timestamp": timestamp, **_level_totals(spec, book, orders, order_rows, touched)})]]
     for order_id, filled, filled_quote, _locked, status, reason, _queue in order_rows:
         order = orders[order_id]
-        view = order_view(SimpleNamespace(**{**order._mapping, "filled_quantity": filled, "status": status,
-                                             "updated_at": now}), spec.symbol)
+        row = SimpleNamespace(**{**order._mapping, "filled_quantity": filled, "status": status, "updated_at": now})
+        view = order_view(row, spec.symbol)  # type: ignore[arg-type]  # a row with the columns order_view reads
         view.update(market=name, filled_quote=filled_quote, status_reason=reason)
         rows.append([settings.order_updates_topic, name, "order_update", _dump({
             "type": "order", "version": STREAM_EVENT_VERSION, "market": name, "seq": seq,
@@ -43,7 +43,7 @@ def record_stream_events(session, ctx: ServiceContext, spec: MarketSpec, book: O
 
 
 def _level_totals(spec: MarketSpec, book: OrderBook, orders: dict, order_rows: list[list],
-                  touched: dict[str, set[int]]) -> dict[str, list[list[str]]]:
+                  touched: dict[str, set[int]]) -> dict[str, list[list[str | None]]]:
     """Every level a changed limit order sits or sat at: filled makers, rested or cancelled orders. A
     level listed that did not change is harmless (its total is still the truth)."""
     for row in order_rows:

@@ -120,7 +120,7 @@ class Feed(threading.Thread):
         return consumer
 
     def _follow(self, consumer: KafkaConsumer) -> None:
-        checked_at, ends = time.monotonic(), {}
+        checked_at, ends = time.monotonic(), dict[TopicPartition, int]()
         while not self.stopping.is_set():
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=POLL_RECORDS_MAX)
             events = [event for records in polled.values() for record in records

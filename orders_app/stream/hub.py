@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from websockets.protocol import State
 
+from orders_app.errors import invariant
 from orders_app.services import stream_reads
 from orders_app.stream.state import APPLIED, DAY_MINUTES, GAP, LevelBook, Ticker
 
@@ -77,8 +78,10 @@ class Hub:
     def subscribe(self, client: Client, channel: str, market: str | None) -> None:
         client.channels.add(channel)
         self.subscribers.setdefault(channel, set()).add(client)
-        if channel == "orders":
-            self.order_watchers.setdefault(client.user_id, set()).add(client)
+        if market is None:
+            user_id = client.user_id
+            invariant(channel == "orders" and user_id is not None, f"{channel} without a market or user")
+            self.order_watchers.setdefault(user_id, set()).add(client)  # type: ignore[arg-type]  # checked above
             return
         kind = channel.partition(":")[0]
         if market not in self.books:
@@ -96,7 +99,7 @@ class Hub:
             listeners.discard(client)
             if not listeners:
                 del self.subscribers[channel]
-        if channel == "orders":
+        if channel == "orders" and client.user_id is not None:
             watchers = self.order_watchers.get(client.user_id)
             if watchers is not None:
                 watchers.discard(client)
@@ -208,7 +211,7 @@ class Hub:
             self._start_loading(market)
 
     def _on_order(self, user_id: int, seq: int, source: int, order: dict) -> None:
-        mark, order_id = (seq, source), order.get("id")
+        mark, order_id = (seq, source), order["id"]
         if self.order_marks.get(order_id, mark) > mark:
             return  # an older state of the order, arriving after a newer one from another topic
         self.order_marks[order_id] = mark

@@ -81,7 +81,7 @@ class StreamServer:
         reply: dict = {"op": "pong"} if request.op == "ping" else {}
         if request.op == "auth":
             loop = asyncio.get_running_loop()
-            user_id = await loop.run_in_executor(None, stream_reads.user_for_api_key, self.ctx, request.api_key)
+            user_id = await loop.run_in_executor(None, stream_reads.user_for_api_key, self.ctx, str(request.api_key))
             if user_id is None:
                 raise ProtocolError("UNAUTHORIZED", "Unknown or revoked API key.")
             if client.user_id is not None and client.user_id != user_id and "orders" in client.channels:

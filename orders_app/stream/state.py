@@ -51,7 +51,7 @@ class LevelBook:
                 "asks": [_level(p, self.asks[p]) for p in sorted(self.asks)]}
 
 
-def _level(price: Decimal, quantity: Decimal) -> list[str]:
+def _level(price: Decimal, quantity: Decimal) -> list[str | None]:
     return [money.format_amount(price), money.format_amount(quantity)]
 
 

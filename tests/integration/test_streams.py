@@ -17,7 +17,6 @@ from websockets.exceptions import ConnectionClosed
 
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from orders_app.repositories import settlement
 from tests.processes import StreamProcess, WorkerProcess
 from tests.support.stream_client import BookReplica, StreamClient
 from tests.support.waits import wait_market_applied
