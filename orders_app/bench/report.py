@@ -154,6 +154,10 @@ def _stream(stream: dict) -> str:
         ["subscribers disconnected as too slow", _n(stream["disconnected_too_slow"])],
         ["subscriber process CPU", f"{stream['subscriber_process_cpu_percent_of_one_core']} % of one core"],
     ]
+    if "load_average_1m" in stream:
+        rows.append(["machine load (1-minute load average, before → after)",
+                     f"{stream['load_average_1m']['before']} → {stream['load_average_1m']['after']} on "
+                     f"{stream['machine']['cpus']} CPUs"])
     return _table(["figure", "result"], rows, "ll")
 
 
@@ -271,9 +275,10 @@ and the database.
 
 STREAM_NOTES = """\
 Each push is serialised and framed once, and all the pushes one Kafka poll brings for a client go to its
-socket in one write: about {per_push_us} µs of the stream process's CPU per push delivered, most of it the
-system call. Building the frame per connection (websockets' `broadcast`) and a queue and task per client
-had cost several times that, and the lag grew to seconds at 1,000 subscribers on this machine.
+socket in one write: about {per_push_us} µs of the stream process's CPU per push delivered, the system call
+included. Writing each push on its own (websockets' `broadcast`, or a queue and a task per client) let the
+lag grow to seconds at 1,000 subscribers in the same set-up during development. The lag includes waiting for
+a core: with a load average above the number of CPUs, every process of the pipeline waits its turn.
 """
 
 LEVERS = """

@@ -205,7 +205,7 @@ def run(args) -> dict:
             raise RuntimeError(f"{args.clients} subscribers did not connect in {SUBSCRIBED_TIMEOUT_S}s")
         rss_idle = rss_mib(stream.pid)
         before = stream_health(port)
-        cpu_before, t0 = tree_cpu_seconds(stream.pid), time.perf_counter()
+        cpu_before, t0, load_before = tree_cpu_seconds(stream.pid), time.perf_counter(), os.getloadavg()[0]
         load = run_load(host, http_port, iter(make_orders(rng, args.orders, keys, symbol, host, http_port)),
                         concurrency=args.concurrency)
         _wait_applied(ctx, poller, market_id, timeout_s=SETTLE_TIMEOUT_S)
@@ -213,7 +213,7 @@ def run(args) -> dict:
         time.sleep(DRAIN_S)  # pushes of the last batches are still on their way: a fixed, reported wait
         wall_s = time.perf_counter() - t0
         cpu_s, after = tree_cpu_seconds(stream.pid) - cpu_before, stream_health(port)
-        rss_loaded = rss_mib(stream.pid)
+        rss_loaded, load_after = rss_mib(stream.pid), os.getloadavg()[0]
         stop.set()
         measured = results.get(timeout=120)
         subscribers.join(timeout=60)
@@ -240,6 +240,7 @@ def run(args) -> dict:
         "subscriber_process_cpu_percent_of_one_core": round(100 * measured["cpu_s"] / wall_s, 1),
         "disconnected_too_slow": after["too_slow_disconnects"], "subscribers_closed": measured["closed"],
         "machine": machine(), "market": market,
+        "load_average_1m": {"before": round(load_before, 1), "after": round(load_after, 1)},
     }
 
 
@@ -256,6 +257,8 @@ def report_text(figures: dict) -> str:
         f"{figures['stream_rss_mib']['connected_idle']} MiB idle -> {figures['stream_rss_mib']['after_load']} MiB",
         f"subscriber process     {figures['subscriber_process_cpu_percent_of_one_core']} % of one core",
         f"too slow, disconnected {figures['disconnected_too_slow']}",
+        f"machine load (1 min)   {figures['load_average_1m']['before']} before, {figures['load_average_1m']['after']} after "
+        f"on {figures['machine']['cpus']} CPUs",
     ])
 
 
