@@ -4,8 +4,9 @@ No consumer group: it assigns itself every partition of the topics it reads and 
 so every stream process sees every event and none disturbs another. Records are decoded here and handed
 to `Hub.dispatch` on the loop, one poll at a time (the end may fall inside the last record batch, so a few
 events from before the start can come first: the hub skips what it already has). When the broker lost
-its topics (a memory broker that restarted: a partition's end went back) or the consumer fails, it starts over on fresh
-topics and asks the hub to read every book again.
+its topics (a memory broker that restarted: a partition's end went back), it reads the new topics from
+their beginning and asks the hub to read every book again; after any other failure it goes on where it
+left off.
 """
 from __future__ import annotations
 
@@ -77,16 +78,16 @@ class Feed(threading.Thread):
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.received = 0
+        self.ends: dict[TopicPartition, int] = {}  # the partitions' ends seen last
+        self.positions: dict[TopicPartition, int] = {}  # the next offset to read, per partition read from
 
     def run(self) -> None:
-        first = True
         while not self.stopping.is_set():
             consumer = None
             try:
-                consumer = self._connect(from_end=first)
-                if not first:
+                consumer, made_anew = self._connect()
+                if made_anew:
                     self.on_restart()
-                first = False
                 self.connected.set()
                 self._follow(consumer)
             except Exception as error:  # noqa: BLE001 - broker away or topics gone: start over
@@ -97,45 +98,67 @@ class Feed(threading.Thread):
                 if consumer is not None:
                     consumer.close(autocommit=False)
 
-    def _connect(self, from_end: bool) -> KafkaConsumer:
+    def _connect(self) -> tuple[KafkaConsumer, bool]:
+        """A consumer of every partition: at their end the first time; after that where it left off, or at
+        the beginning of logs made anew (a partition whose end went back: the broker restarted), which the
+        second value tells."""
         ensure_topics(self.settings)
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers, client_id="orders-stream", group_id=None,
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             max_poll_records=POLL_RECORDS_MAX, request_timeout_ms=self.settings.kafka_request_timeout_ms + 1000)
-        partitions = []
-        for topic in self.topics:
-            numbers = consumer.partitions_for_topic(topic)
-            if not numbers:
-                consumer.close(autocommit=False)
-                raise RuntimeError(f"topic {topic} has no partitions yet")
-            partitions += [TopicPartition(topic, n) for n in sorted(numbers)]
-        consumer.assign(partitions)
-        if from_end:
-            consumer.seek_to_end(*partitions)
-        else:  # topics made anew after a restart: all they hold is news
-            consumer.seek_to_beginning(*partitions)
-        for partition in partitions:
-            consumer.position(partition)  # resolve now: events after this point are ours
-        return consumer
+        try:
+            partitions = []
+            for topic in self.topics:
+                numbers = consumer.partitions_for_topic(topic)
+                if not numbers:
+                    raise RuntimeError(f"topic {topic} has no partitions yet")
+                partitions += [TopicPartition(topic, n) for n in sorted(numbers)]
+            consumer.assign(partitions)
+            ends = consumer.end_offsets(partitions)
+            made_anew = bool(self.ends) and self._went_back(ends)
+            if not self.ends:
+                consumer.seek_to_end(*partitions)
+            elif made_anew:
+                consumer.seek_to_beginning(*partitions)  # all a new log holds is news
+                self.positions.clear()
+            for partition in partitions:
+                if not made_anew and partition in self.positions:
+                    consumer.seek(partition, self.positions[partition])
+                # resolved now: events after this point are ours (and a reconnection resumes here)
+                self.positions[partition] = consumer.position(partition)
+        except Exception:
+            consumer.close(autocommit=False)
+            raise
+        self.ends = ends
+        return consumer, made_anew
+
+    def _went_back(self, ends: dict) -> bool:
+        """A partition's end only grows; one that went back is a log made anew (compared with the end seen
+        before, not with our position: a Tansu broker reports the end as the last batch's base + 1)."""
+        return any(ends.get(p) is None or ends[p] < end for p, end in self.ends.items())
 
     def _follow(self, consumer: KafkaConsumer) -> None:
-        checked_at, ends = time.monotonic(), dict[TopicPartition, int]()
+        checked_at, positions = time.monotonic(), self.positions
         while not self.stopping.is_set():
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=POLL_RECORDS_MAX)
-            events = [event for records in polled.values() for record in records
-                      for event in self._decode(record)]
+            batch = []
+            for partition, records in polled.items():
+                positions[partition] = records[-1].offset + 1
+                batch += records
+            # Partitions come in no particular order; the relay sent in commit order, which the records'
+            # time stamps keep (to the millisecond; the hub drops an older state of an order that comes late).
+            batch.sort(key=lambda record: record.timestamp)
+            events = [event for record in batch for event in self._decode(record)]
             if events:
                 self.received += len(events)
                 self.deliver(events)
             if time.monotonic() - checked_at > RESTART_CHECK_S:
                 checked_at = time.monotonic()
-                # A partition's end only grows; one that went back is a log made anew (compared with the
-                # end, not our position: a Tansu broker reports the end as the last batch's base + 1).
                 latest = consumer.end_offsets(list(consumer.assignment()))
-                if any(latest.get(p) is None or latest[p] < end for p, end in ends.items()):
+                if self._went_back(latest):
                     raise RuntimeError("the broker lost its topics (restarted)")
-                ends = latest
+                self.ends = latest
 
     def _decode(self, record) -> list[tuple]:
         """(kind, market, ...) tuples; a record that is not what the worker writes is skipped."""

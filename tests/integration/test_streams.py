@@ -137,7 +137,9 @@ def test_the_orders_channel_shows_the_callers_orders_and_never_another_users(str
         assert seen["data"]["filled_quantity"] == "1" and seen["data"]["market"] == market
         pushes = [m["data"] for m in watchers[user.id].received if m.get("channel") == "orders"]
         assert {order["user_id"] for order in pushes} == {user.id}
-        assert [o["status"] for o in pushes if o["id"] == order_id][0] == "pending"  # the API's placement first
+    bob_sell = [o["status"] for o in (m["data"] for m in watchers[bob.id].received if m.get("channel") == "orders")
+                if o["id"] == sell]
+    assert bob_sell[0] == "pending" and bob_sell[-1] == "completed", bob_sell  # it rested, then filled
     for watcher in watchers.values():
         watcher.close()
 
