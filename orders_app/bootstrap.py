@@ -5,8 +5,8 @@ the `ServiceContext` every use case takes, and — by role — the API's group c
 publisher. It knows nothing of Flask: the API (`create_app`, which only adds HTTP), the worker
 (`consumer.py` / `orders-worker`), its relay child, the CLI and the benchmarks all start here.
 
-Roles: "api" (group committer; publisher connected at once when OUTBOX_PUBLISHER=api), "worker" and "relay"
-(no committer, no publisher: the relay publishes), "cli" (no Kafka at all), "bench" (like "worker").
+Roles: "api" (group committer; publisher connected at once when OUTBOX_PUBLISHER=api), "worker", "relay" and
+"stream" (no committer, no publisher: the relay publishes), "cli" (no Kafka at all), "bench" (like "worker").
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from orders_app.schema_version import check_schema_current
 from orders_app.services import ServiceContext
 from orders_app.services.group_commit import GroupCommitter
 
-ROLES = ("api", "worker", "relay", "cli", "bench")
+ROLES = ("api", "worker", "relay", "stream", "cli", "bench")
 CONNECT_TIMEOUT_S = 5
 SOCKET_TIMEOUT_S = 30  # a statement (or COMMIT) that gets no answer this long fails instead of hanging
 POOL_RECYCLE_S = 3600

@@ -111,6 +111,11 @@ class Settings:
     order_events_topic: str = "order-events"
     trade_events_topic: str = "trade-events"
     order_events_dlq_topic: str = "order-events.dlq"
+    book_events_topic: str = "book-events"
+    order_updates_topic: str = "order-updates"
+    stream_host: str = "127.0.0.1"
+    stream_port: int = 3001
+    stream_client_buffer_bytes_max: int = 4 * 1024 * 1024
     kafka_topic_partitions: int = 4
     kafka_max_poll_interval_ms: int = 10000
     kafka_request_timeout_ms: int = 5000
@@ -187,6 +192,12 @@ class Settings:
             order_events_topic=_name(env, "ORDER_EVENTS_TOPIC", "order-events"),
             trade_events_topic=_name(env, "TRADE_EVENTS_TOPIC", "trade-events"),
             order_events_dlq_topic=_name(env, "ORDER_EVENTS_DLQ_TOPIC", "order-events.dlq"),
+            book_events_topic=_name(env, "BOOK_EVENTS_TOPIC", "book-events"),
+            order_updates_topic=_name(env, "ORDER_UPDATES_TOPIC", "order-updates"),
+            stream_host=_name(env, "STREAM_HOST", "127.0.0.1"),
+            stream_port=_int(env, "STREAM_PORT", 3001, 1, 65535),
+            stream_client_buffer_bytes_max=_int(env, "STREAM_CLIENT_BUFFER_BYTES_MAX", 4 * 1024 * 1024, 1024,
+                                                  1024 * 1024 * 1024),
             kafka_topic_partitions=_int(env, "KAFKA_TOPIC_PARTITIONS", 4, 1, 1024),
             kafka_max_poll_interval_ms=_int(env, "KAFKA_MAX_POLL_INTERVAL_MS", 10000, 1000, 3_600_000),
             kafka_request_timeout_ms=_int(env, "KAFKA_REQUEST_TIMEOUT_MS", 5000, 500, 600_000),

@@ -91,6 +91,40 @@ class WorkerProcess:
             time.sleep(0.05)
 
 
+class StreamProcess:
+    """`python -m orders_app.stream` on a port of its own; ready once its feed follows Kafka."""
+
+    def __init__(self, name: str = "stream", **env_overrides: str):
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/ws"
+        self.health_url = f"http://127.0.0.1:{self.port}/health"
+        self.log_path = LOG_DIR / f"{name}.log"
+        env_overrides["STREAM_PORT"] = str(self.port)
+        self.process = subprocess.Popen([sys.executable, "-m", "orders_app.stream"], cwd=ROOT_DIR,
+                                        env=_env(env_overrides), stdout=_log_file(name), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.healthy():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the stream exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the stream not healthy after {READY_TIMEOUT_S}s; see {self.log_path}")
+            time.sleep(0.1)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.health_url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def health(self) -> dict:
+        return requests.get(self.health_url, timeout=5).json()
+
+    def stop(self) -> int:
+        stop_process(self.process.pid)
+        return self.process.wait(timeout=30)
+
+
 class Broker:
     """A private memory broker on a fixed port, so it can be stopped and started again."""
 

@@ -65,6 +65,10 @@ class BookState:
         heap = self._ask_heap
         return heap[0] if heap else None
 
+    def level_lots(self, side: str, price_ticks: int) -> int:
+        """Resting lots at one price of a side (0 when no order rests there)."""
+        return self._totals.get(-price_ticks if side == BUY else price_ticks, 0)
+
     def depth(self, levels: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Up to ``levels`` aggregated (price_ticks, lots) per side, best first."""
         invariant(levels >= 0, "depth levels must be >= 0")

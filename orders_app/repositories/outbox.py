@@ -28,6 +28,20 @@ _INSERT_MARKET_EVENTS = text(
     + " ORDER BY j.ord")
 
 
+_INSERT_EVENTS = text(
+    "INSERT INTO outbox (topic, message_key, event_type, payload, created_at) "
+    "SELECT j.topic, j.message_key, j.event_type, j.payload, :now FROM "
+    + json_table("topic VARCHAR(255)", "message_key VARCHAR(64)", "event_type VARCHAR(32)", "payload LONGTEXT")
+    + " ORDER BY j.ord")
+
+
+def add_events(session: Session, *, rows: list[list], created_at: datetime) -> None:
+    """Unsequenced events [topic, key, event_type, payload] of any topics in one statement, in the order
+    given (the relay publishes in id order)."""
+    if rows:
+        session.execute(_INSERT_EVENTS, {"now": created_at, "rows": json_rows(rows)})
+
+
 _MARKET_EVENT_IDS = text("SELECT id, seq FROM outbox WHERE market_id = :market_id AND seq BETWEEN :low AND :high")
 
 

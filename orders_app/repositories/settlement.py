@@ -130,6 +130,11 @@ class LockedOrder(NamedTuple):
     status_reason: str | None
     request_id: str | None
     seq: int
+    # for the streams' order views
+    quote_quantity: Decimal | None
+    client_order_id: str | None
+    cancel_requested_at: datetime | None
+    created_at: datetime
 
 
 SETTLED_ORDER_COLUMNS = LockedOrder._fields

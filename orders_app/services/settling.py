@@ -38,6 +38,7 @@ from orders_app.services import ServiceContext, utc_now
 from orders_app.services.accounting import Trade, new_balances
 from orders_app.services.batch_effects import BatchEffects, incoming_from_row
 from orders_app.services.command_log import SetAside, commands_to_apply
+from orders_app.services.stream_events import record_stream_events
 from orders_app.services.views import iso_utc
 
 ZERO = Decimal(0)
@@ -157,6 +158,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             accounts.journal_many(session, batch.ledger.postings)
             _record_trade_events(session, ctx, spec, batch.trades, trade_ids, now)
             new_seq = to_apply[-1].seq
+            record_stream_events(session, ctx, spec, book, orders, order_rows, last_seq, new_seq, now)
             settlement.set_applied_seq(session, spec.id, new_seq)
             if len(book) <= BOOK_CHECK_ORDERS_MAX:
                 book.check_invariants()

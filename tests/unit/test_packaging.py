@@ -65,7 +65,7 @@ def test_pip_install_in_a_clean_venv_gives_the_console_scripts_without_test_pack
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--quiet", str(clone)], check=True, timeout=600)
-    for script in ("orders-cli", "orders-worker", "orders-reconcile"):
+    for script in ("orders-cli", "orders-worker", "orders-reconcile", "orders-stream"):
         assert (venv / "bin" / script).exists(), script
     usage = subprocess.run([str(venv / "bin" / "orders-cli"), "--help"], check=True, capture_output=True, text=True,
                            timeout=60, cwd=tmp_path).stdout

@@ -13,7 +13,8 @@ def _committed() -> tuple[dict, list[dict]]:
 
 def test_the_committed_performance_page_is_what_the_committed_benchmark_json_renders():
     e2e, book = _committed()
-    assert report.OUTPUT.read_text() == report.render(e2e, book), (
+    stream = json.loads(report.STREAM_JSON.read_text())
+    assert report.OUTPUT.read_text() == report.render(e2e, book, stream), (
         "docs/performance.md differs from its JSON: run `python -m orders_app.bench report`")
 
 
@@ -39,3 +40,13 @@ def test_report_check_fails_when_the_page_was_edited_by_hand(tmp_path):
     assert report.main(["--check", "--output", str(page)]) == 0
     page.write_text(page.read_text().replace("**0.13**", "**0.50**"))
     assert report.main(["--check", "--output", str(page)]) == 1
+
+
+def test_the_page_shows_the_fan_out_figures_of_the_stream_json():
+    e2e, book = _committed()
+    stream = copy.deepcopy(json.loads(report.STREAM_JSON.read_text()))
+    stream.update(clients=4321, pushes_per_s=98765.0)
+    stream["push_lag_ms"]["p99"] = 555.5
+    page = report.render(e2e, book, stream)
+    for shown in ("4,321 on one stream process", "**98,765/s**", "**p99 555.5 ms**"):
+        assert shown in page, shown

@@ -1,0 +1,3 @@
+from orders_app.stream.server import main
+
+main()
