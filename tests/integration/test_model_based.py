@@ -64,7 +64,7 @@ class Stream:
         self.url, self.admin, self.ctx, self.symbols, self.rng = api_url, admin_headers, ctx, symbols, rng
         self.http = requests.Session()
         self.model = ReferenceExchange(ctx.settings.market_buy_collar_percent)
-        self.market_ids = {symbol: ctx.markets[symbol].id for symbol in symbols}
+        self.market_ids = {symbol: ctx.resolve_market(symbol).id for symbol in symbols}
         self.users: dict[int, dict] = {}
         self.kinds = Counter()
         self.outcomes = Counter()

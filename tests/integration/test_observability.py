@@ -94,7 +94,7 @@ def test_sequence_lag_and_outbox_backlog_gauges_follow_the_database(app, ctx, ma
 
     with ctx.uow() as uow:
         target = uow.session.execute(select(MarketSequence.last_seq)
-                                     .where(MarketSequence.market_id == ctx.markets[symbol].id)).scalar_one()
+                                     .where(MarketSequence.market_id == ctx.resolve_market(symbol).id)).scalar_one()
     # Another worker of this suite may settle the market first; either way the lag must fall to zero.
     worker._settle(symbol, [], up_to_seq=target)
     worker._refresh_gauges()
@@ -191,7 +191,7 @@ def test_commands_read_back_from_the_database_keep_their_request_ids(ctx, client
     cancelled = client.delete(f"/api/orders/{order_id}", headers={**alice.headers, "X-Request-ID": "trace-cancel"})
     assert cancelled.status_code == 202, cancelled.get_json()
     with ctx.uow() as uow:
-        market_id = ctx.markets["BTC"].id
+        market_id = ctx.resolve_market("BTC").id
         seqs = uow.session.execute(select(MarketSequence.last_seq).where(MarketSequence.market_id == market_id))
         last_seq = seqs.scalar_one()
         commands = settlement.commands_between(uow.session, market_id, 1, last_seq)
