@@ -5,7 +5,7 @@
 Checks (one consistent snapshot: a REPEATABLE READ, read-only transaction):
 - per asset, the sum over users of available + locked, plus the fee account's (a user's accounts too), equals
   deposits minus withdrawals;
-- the fee account holds exactly the fees its ledger rows and the trades recorded;
+- the fees credited to the fee account (its `fee` ledger rows) equal the fees the trades recorded;
 - no balance is negative;
 - each account's available and locked equal the sums of its ledger entries;
 - each account's locked equals the holds of its open orders;
@@ -29,15 +29,13 @@ CHECKS = {
           LEFT JOIN (SELECT asset, SUM(delta_available + delta_locked) AS funded FROM ledger_entries
                      WHERE reason IN ('deposit', 'withdrawal') GROUP BY asset) f ON f.asset = b.asset
         WHERE b.total <> COALESCE(f.funded, 0)""",
-    "fee account differs from the trades' fees": """
-        SELECT x.asset, x.held, COALESCE(t.charged, 0) AS charged FROM
-          (SELECT a.asset, a.available + a.locked AS held FROM accounts a JOIN fee_account f
-           ON f.id = 1 AND a.user_id = f.user_id) x
-          LEFT JOIN (SELECT m.symbol AS asset, SUM(t.buyer_fee) AS charged FROM trades t
-                     JOIN markets m ON m.id = t.market_id GROUP BY m.symbol
-                     UNION ALL SELECT m.quote_asset, SUM(t.seller_fee) FROM trades t
-                     JOIN markets m ON m.id = t.market_id GROUP BY m.quote_asset) t ON t.asset = x.asset
-        GROUP BY x.asset, x.held HAVING x.held <> COALESCE(SUM(t.charged), 0)""",
+    "fees credited differ from the trades' fees": """
+        SELECT asset, SUM(credited) AS credited_minus_charged FROM
+          (SELECT e.asset, e.delta_available AS credited FROM ledger_entries e
+             JOIN fee_account f ON f.id = 1 AND e.user_id = f.user_id WHERE e.reason = 'fee'
+           UNION ALL SELECT m.symbol, -t.buyer_fee FROM trades t JOIN markets m ON m.id = t.market_id
+           UNION ALL SELECT m.quote_asset, -t.seller_fee FROM trades t JOIN markets m ON m.id = t.market_id) x
+        GROUP BY asset HAVING SUM(credited) <> 0""",
     "negative balance": """
         SELECT user_id, asset, available, locked FROM accounts WHERE available < 0 OR locked < 0""",
     "account differs from its ledger": """

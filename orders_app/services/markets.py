@@ -6,6 +6,7 @@ its assets: a quantity is a whole number of the base asset's smallest unit, pric
 """
 from __future__ import annotations
 
+import decimal
 import re
 from decimal import Decimal
 
@@ -23,6 +24,14 @@ DEFAULT_TERMS = {"price_step": Decimal("0.000001"), "quantity_step": Decimal("0.
                  "min_quantity": Decimal("0.00000001"), "max_price": Decimal("1000000000"),
                  "max_quantity": Decimal("1000000000"), "min_notional": Decimal(0)}
 FEE_RATES = ("maker_fee_rate", "taker_fee_rate")
+# Products of two amount columns have up to 76 digits: judged exactly here, never by the money context (which
+# would raise on them rather than round).
+WIDE = decimal.Context(prec=100, traps=[decimal.Inexact, decimal.InvalidOperation])
+
+
+def _whole_units(amount: Decimal, scale: int) -> bool:
+    """Whether `amount` is a whole number of the smallest unit of an asset with `scale` decimals."""
+    return -amount.normalize(WIDE).as_tuple().exponent <= scale
 
 
 def asset_view(symbol: str, scale: int) -> dict:
@@ -78,14 +87,13 @@ def _check_terms(base: str, quote: str, terms: dict[str, Decimal], base_scale: i
         if (value < 0 if field == "min_notional" else value <= 0) or not money.fits_database(value):
             raise ValidationFailed(f"{field} must be {'at least' if field == 'min_notional' else 'above'} 0 "
                                    f"and fit 20 integer digits and 18 decimals.", field)
-    if not money.is_on_step(terms["quantity_step"], money.scale_step(base_scale)):
+    if not _whole_units(terms["quantity_step"], base_scale):
         raise ValidationFailed(f"quantity_step must have at most {base_scale} decimals, the scale of {base}.",
                                "quantity_step")
-    unit = money.multiply(terms["price_step"], terms["quantity_step"])
-    if not money.is_on_step(unit, money.scale_step(quote_scale)):
+    if not _whole_units(WIDE.multiply(terms["price_step"], terms["quantity_step"]), quote_scale):
         raise ValidationFailed(f"price_step x quantity_step must be a whole number of {quote}'s smallest unit "
                                f"({quote_scale} decimals).", "price_step")
-    if not money.fits_database(money.multiply(terms["max_price"], terms["max_quantity"])):
+    if WIDE.multiply(terms["max_price"], terms["max_quantity"]) >= Decimal(10) ** money.DB_INTEGER_DIGITS:
         raise ValidationFailed("max_price x max_quantity must fit 20 integer digits.", "max_price")
 
 

@@ -96,7 +96,7 @@ def test_sequence_lag_and_outbox_backlog_gauges_follow_the_database(app, ctx, ma
         target = uow.session.execute(select(MarketSequence.last_seq)
                                      .where(MarketSequence.market_id == ctx.resolve_market(symbol).id)).scalar_one()
     # Another worker of this suite may settle the market first; either way the lag must fall to zero.
-    worker._settle(symbol, [], up_to_seq=target)
+    worker._settle(ctx.resolve_market(symbol).name, [], up_to_seq=target)
     worker._refresh_gauges()
     assert worker_metrics.REGISTRY.get_sample_value("orders_worker_sequence_lag_commands", {"symbol": symbol}) == 0
 
@@ -156,7 +156,7 @@ def test_worker_metrics_move_when_orders_flow_and_request_ids_reach_its_log(proc
     # The request id of each order: in the API's request line and in the worker's settlement line.
     def worker_saw(order_id, request_id):
         for line in log_lines(worker.log_path):
-            if line.get("msg") == "orders settled" and line.get("market") == symbol:
+            if line.get("msg") == "orders settled" and line.get("market") == f"{symbol}-USD":  # logs name markets
                 if any(entry[0] == order_id and entry[2] == request_id for entry in line["orders"]):
                     return True
         return False
