@@ -29,6 +29,7 @@ class ServiceContext:
     publish: Callable[[Sequence], None] = field(default=lambda rows: None, repr=False)
     _reloaded_at: float = field(default=0.0, repr=False)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _refresh_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     MARKETS_RELOAD_INTERVAL_S = 1.0
 
@@ -46,6 +47,18 @@ class ServiceContext:
             self._reloaded_at = time.monotonic()
             return True
 
+    def refresh_markets_if_stale(self) -> None:
+        """Re-read the markets when the last read is over a second old, so a halt, a resume or a rate change
+        made through another process reaches this one within about a second. At most one thread reads; the
+        others go on with what they have rather than wait for it."""
+        if time.monotonic() - self._reloaded_at < self.MARKETS_RELOAD_INTERVAL_S:
+            return
+        if self._refresh_lock.acquire(blocking=False):
+            try:
+                self.reload_markets()
+            finally:
+                self._refresh_lock.release()
+
     def resolve_market(self, name: str) -> MarketSpec | None:
         """The market a request names: `BASE-QUOTE`, or a bare base asset meaning `BASE-<QUOTE_CURRENCY>`.
         An unknown name triggers one (rate-limited) reload. Looked up again even when this call did not
@@ -56,8 +69,9 @@ class ServiceContext:
         spec = self.markets.get(key)
         if spec is None:
             self.reload_markets()
-            spec = self.markets.get(key)
-        return spec
+        else:
+            self.refresh_markets_if_stale()  # its status or rates may have changed
+        return self.markets.get(key)
 
     def asset_scale(self, asset: str) -> int | None:
         scale = self.asset_scales.get(asset)

@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from orders_app.models import OutboxEvent
 from orders_app.reconcile import reconcile
+from orders_app.repositories import markets
 from tests.processes import WorkerProcess
 from tests.support.book import Book, balances
-from tests.support.waits import wait_settled
+from tests.support.waits import wait_settled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -278,3 +279,26 @@ def test_the_smallest_trade_pays_a_whole_smallest_unit_of_fee_never_more_than_it
     assert balances(buyer, base) == ("0", "0", "0")
     assert balances(seller, quote) == ("0", "0", "0")
     assert fees_of(client, admin_headers)[base] == "0.01"
+
+
+def test_a_halt_and_a_resume_made_by_another_process_reach_this_one_within_about_a_second(
+        client, ctx, admin_headers, make_user):
+    """Another API process answered the PATCH: this one learns it from the database, not from a request."""
+    base = create_asset(client, admin_headers, 8, "P")
+    name = create_market(client, admin_headers, base=base, quote="USD", price_step="0.01",
+                         quantity_step="0.01")["symbol"]
+    seller = make_user("elsewhere", **{base: "5"})
+    assert seller.place(order_type="sell", currency_symbol=name, price="10", quantity="1").status_code == 201
+
+    def set_status(status: str) -> None:
+        with ctx.uow() as uow:  # as the other process would: a committed row, this process not told
+            markets.update_market(uow.session, ctx.resolve_market(name).id, status=status)
+            uow.commit()
+
+    def answered(status_code: int):
+        return lambda: seller.place(order_type="sell", currency_symbol=name, price="10",
+                                    quantity="0.01").status_code == status_code
+    set_status("halted")
+    wait_until(answered(409), timeout_s=3, what="a halted market's 409")
+    set_status("trading")
+    wait_until(answered(201), timeout_s=3, what="a resumed market's 201")

@@ -8,7 +8,6 @@ so that masking it is actually tested.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from decimal import Decimal
 
@@ -26,6 +25,7 @@ from orders_app.worker import Worker
 from tests.processes import LOG_DIR, ApiServer, WorkerProcess
 from tests.support.metrics import scrape
 from tests.support.names import unique_name
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 SETTLE_TIMEOUT_S = 30
@@ -57,16 +57,6 @@ def processes(stack_env, database_password):
 
 def value(samples: dict, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def wait_until(predicate, timeout_s: float = SETTLE_TIMEOUT_S, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached after {timeout_s}s")
 
 
 def log_lines(path) -> list[dict]:
