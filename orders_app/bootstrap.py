@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from orders_app.config import Settings
 from orders_app.messaging.publisher import OutboxPublisher
-from orders_app.repositories.markets import load_asset_scales, load_markets
+from orders_app.repositories.markets import fee_user_id, load_asset_scales, load_markets
 from orders_app.schema_version import check_schema_current
 from orders_app.services import ServiceContext
 from orders_app.services.group_commit import GroupCommitter
@@ -70,8 +70,8 @@ def bootstrap(settings: Settings | None = None, *, role: str = "worker", engine:
         check_schema_current(engine)
     session_factory = sessionmaker(bind=engine, expire_on_commit=False)
     with session_factory() as session:
-        markets, scales = load_markets(session), load_asset_scales(session)
-    ctx = ServiceContext(settings, session_factory, markets, scales)
+        markets, scales, fee_user = load_markets(session), load_asset_scales(session), fee_user_id(session)
+    ctx = ServiceContext(settings, session_factory, markets, scales, fee_user)
     runtime = Runtime(settings, engine, ctx)
     if role == "api" and settings.place_batch_orders_max > 1:
         runtime.committer = GroupCommitter(ctx, settings.place_batch_orders_max)

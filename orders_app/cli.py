@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import sys
 from decimal import Decimal
+from typing import Any
 
 import click
 from flask import current_app
@@ -103,33 +104,40 @@ withdraw_command = _funding_command(
 
 @commands.command("list-markets")
 def list_markets_command() -> None:
-    """Every enabled market with its steps and limits."""
+    """Every enabled market (trading or halted) with its steps, limits and fee rates; `symbol` is the base
+    asset here, as version 1 printed it, and `name` the market's name."""
     ctx = _ctx()
     ctx.reload_markets(force=True)
     _echo_json({"markets": [{
-        "id": spec.id, "symbol": spec.symbol, "quote_asset": spec.quote_asset,
-        "price_step": money.format_amount(spec.price_step), "quantity_step": money.format_amount(spec.quantity_step),
-        "min_quantity": money.format_amount(spec.min_quantity), "max_price": money.format_amount(spec.max_price),
-        "max_quantity": money.format_amount(spec.max_quantity)} for spec in ctx.markets.values()]})
+        "id": spec.id, "name": spec.name, "symbol": spec.symbol, "quote_asset": spec.quote_asset,
+        "status": spec.status, **{field: money.format_amount(getattr(spec, field)) for field in (
+            "price_step", "quantity_step", "min_quantity", "max_price", "max_quantity", "min_notional",
+            "maker_fee_rate", "taker_fee_rate")}} for spec in ctx.markets.values()]})
 
 
 @commands.command("add-market")
-@click.argument("symbol")
+@click.argument("base")
+@click.argument("quote", required=False)
 @click.option("--price-step", default=None, help="Default 0.000001.")
-@click.option("--quantity-step", default=None, help="Default 0.00000001 (at most 8 decimals).")
-@click.option("--min-quantity", default=None, help="Default 0.00000001.")
+@click.option("--quantity-step", default=None, help="Default 0.00000001 (at most the base asset's decimals).")
+@click.option("--min-quantity", default=None, help="Default the quantity step (at least 0.00000001).")
 @click.option("--max-price", default=None, help="Default 1000000000.")
 @click.option("--max-quantity", default=None, help="Default 1000000000.")
 @click.option("--min-notional", default=None, help="Smallest price x quantity of a limit order. Default 0 (none).")
-def add_market_command(symbol: str, **options: str | None) -> None:
-    """Add the market SYMBOL quoted in QUOTE_CURRENCY; API and workers pick it up within a second."""
+@click.option("--maker-fee-rate", default=None, help="Default 0; at most 0.1.")
+@click.option("--taker-fee-rate", default=None, help="Default 0; at most 0.1.")
+def add_market_command(base: str, quote: str | None, **options: str | None) -> None:
+    """Add the market BASE-QUOTE (QUOTE defaults to QUOTE_CURRENCY; a new BASE asset gets 8 decimals);
+    API and workers pick it up within a second."""
     from orders_app.services.markets import add_market
-    steps = {name: _decimal_option(name, raw) for name, raw in options.items()}
+    terms = {name: _decimal_option(name, raw) for name, raw in options.items()}
+    ctx = _ctx()
     try:
-        market_id = add_market(symbol, _ctx(), **{name: value for name, value in steps.items() if value is not None})
+        given: dict[str, Any] = {name: value for name, value in terms.items() if value is not None}
+        market_id = add_market(base, ctx, quote, **given)
     except DomainError as error:
         raise _fail(error) from None
-    _echo_json({"market": {"id": market_id, "symbol": symbol}})
+    _echo_json({"market": {"id": market_id, "name": ctx.market_by_id(market_id).name, "symbol": base}})
 
 
 @commands.command("rotate-key")

@@ -64,6 +64,14 @@ class OrderNotCancellable(DomainError):
     code, status = "ORDER_NOT_CANCELLABLE", 409
 
 
+class AlreadyExists(DomainError):
+    code, status = "ALREADY_EXISTS", 409
+
+
+class MarketHalted(DomainError):
+    code, status = "MARKET_HALTED", 409
+
+
 RETRY_AFTER_S = 1  # the Retry-After of every 503: outages and lock conflicts are short or need polling
 
 

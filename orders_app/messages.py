@@ -73,6 +73,7 @@ class MarketEvent:
     order: dict  # the order as the API renders it (strings for amounts)
     request_id: str | None = None
     version: int = EVENT_SCHEMA_VERSION
+    market: str | None = None  # the market's name; absent from records written before markets were pairs
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,8 @@ class TradeEvent:
     seq: int  # the market command that made it
     timestamp: str  # ISO 8601, UTC, milliseconds
     version: int = EVENT_SCHEMA_VERSION
+    market: str = ""
+    buyer_fee: Decimal = Decimal(0)  # in the base asset
+    buyer_fee_asset: str = ""
+    seller_fee: Decimal = Decimal(0)  # in the quote asset
+    seller_fee_asset: str = ""

@@ -47,9 +47,11 @@ class Asset(Base):
 
 
 class Market(Base):
+    """A pair: `symbol` (the base asset, as version 1 named it) priced in `quote_asset`; its name is
+    `BASE-QUOTE`. Fee rates apply to trades settled after they change; a halted market takes no new orders."""
     __tablename__ = "markets"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    symbol: Mapped[str] = mapped_column(String(16), ForeignKey("assets.symbol"), unique=True)  # base asset
+    symbol: Mapped[str] = mapped_column(String(16), ForeignKey("assets.symbol"))  # base asset
     quote_asset: Mapped[str] = mapped_column(String(16), ForeignKey("assets.symbol"))
     price_step: Mapped[Decimal] = mapped_column(Amount)
     quantity_step: Mapped[Decimal] = mapped_column(Amount)
@@ -58,7 +60,19 @@ class Market(Base):
     max_quantity: Mapped[Decimal] = mapped_column(Amount)
     min_notional: Mapped[Decimal] = mapped_column(Amount, server_default="0")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(8), server_default="trading")  # "trading" | "halted"
+    maker_fee_rate: Mapped[Decimal] = mapped_column(Amount, server_default="0")
+    taker_fee_rate: Mapped[Decimal] = mapped_column(Amount, server_default="0")
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=NOW)
+    __table_args__ = (UniqueConstraint("symbol", "quote_asset", name="uq_markets_pair"),)
+
+
+class FeeAccount(Base):
+    """One row (id 1): the user whose accounts receive every fee (created by the migration, never a login)."""
+    __tablename__ = "fee_account"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_fee_account_one_row"),)
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 class MarketSequence(Base):
@@ -148,6 +162,8 @@ class Order(Base):
     locked_amount: Mapped[Decimal] = mapped_column(Amount)  # the hold still reserved for this order
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str | None] = mapped_column(String(32))  # why it became final
+    fee: Mapped[Decimal] = mapped_column(Amount, server_default="0")  # sum of its trades' fees
+    fee_asset: Mapped[str | None] = mapped_column(String(16))  # what it receives: base if buy, quote if sell
     client_order_id: Mapped[str | None] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(BigInteger)  # the placement command
     queue_seq: Mapped[int | None] = mapped_column(BigInteger)  # time priority once an amendment moved it back
@@ -193,6 +209,8 @@ class Trade(Base):
     buyer_user_id: Mapped[int] = mapped_column(BigInteger)
     seller_user_id: Mapped[int] = mapped_column(BigInteger)
     taker_side: Mapped[str] = mapped_column(String(4))
+    buyer_fee: Mapped[Decimal] = mapped_column(Amount, server_default="0")  # in the base asset
+    seller_fee: Mapped[Decimal] = mapped_column(Amount, server_default="0")  # in the quote asset
     seq: Mapped[int] = mapped_column(BigInteger)  # the market command that produced it
     match_index: Mapped[int] = mapped_column(Integer)  # its position among that command's trades
     created_at: Mapped[datetime] = mapped_column(Timestamp)

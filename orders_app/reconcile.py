@@ -3,7 +3,9 @@
     python -m orders_app.reconcile        # exit 0 and a report, or exit 1 listing every breach
 
 Checks (one consistent snapshot: a REPEATABLE READ, read-only transaction):
-- per asset, the sum over users of available + locked equals deposits minus withdrawals;
+- per asset, the sum over users of available + locked, plus the fee account's (a user's accounts too), equals
+  deposits minus withdrawals;
+- the fees credited to the fee account (its `fee` ledger rows) equal the fees the trades recorded;
 - no balance is negative;
 - each account's available and locked equal the sums of its ledger entries;
 - each account's locked equals the holds of its open orders;
@@ -27,6 +29,13 @@ CHECKS = {
           LEFT JOIN (SELECT asset, SUM(delta_available + delta_locked) AS funded FROM ledger_entries
                      WHERE reason IN ('deposit', 'withdrawal') GROUP BY asset) f ON f.asset = b.asset
         WHERE b.total <> COALESCE(f.funded, 0)""",
+    "fees credited differ from the trades' fees": """
+        SELECT asset, SUM(credited) AS credited_minus_charged FROM
+          (SELECT e.asset, e.delta_available AS credited FROM ledger_entries e
+             JOIN fee_account f ON f.id = 1 AND e.user_id = f.user_id WHERE e.reason = 'fee'
+           UNION ALL SELECT m.symbol, -t.buyer_fee FROM trades t JOIN markets m ON m.id = t.market_id
+           UNION ALL SELECT m.quote_asset, -t.seller_fee FROM trades t JOIN markets m ON m.id = t.market_id) x
+        GROUP BY asset HAVING SUM(credited) <> 0""",
     "negative balance": """
         SELECT user_id, asset, available, locked FROM accounts WHERE available < 0 OR locked < 0""",
     "account differs from its ledger": """
@@ -67,6 +76,7 @@ CHECKS = {
 class Report:
     breaches: dict[str, list[dict]] = field(default_factory=dict)
     totals: dict[str, str] = field(default_factory=dict)
+    fees: dict[str, str] = field(default_factory=dict)  # of which the fee account holds
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -76,7 +86,9 @@ class Report:
     def render(self) -> str:
         lines = [f"reconciliation: {'OK' if self.ok else 'BREACHES FOUND'}"]
         lines += [f"  {name}: {count}" for name, count in self.counts.items()]
-        lines += [f"  {asset}: users hold {total}" for asset, total in sorted(self.totals.items())]
+        for asset, total in sorted(self.totals.items()):
+            fees = f" (fee account {self.fees[asset]})" if asset in self.fees else ""
+            lines.append(f"  {asset}: users hold {total}{fees}")
         for check, rows in self.breaches.items():
             lines.append(f"BREACH {check}: {len(rows)} row(s)")
             lines += [f"    {row}" for row in rows[:BREACHES_SHOWN_MAX]]
@@ -96,6 +108,10 @@ def reconcile(session: Session) -> Report:
         for asset, total in session.execute(text(
                 "SELECT asset, SUM(available + locked) FROM accounts GROUP BY asset")).all():
             report.totals[asset] = format(total.normalize(), "f") if total else "0"
+        for asset, held in session.execute(text(
+                "SELECT a.asset, a.available + a.locked FROM accounts a JOIN fee_account f "
+                "ON f.id = 1 AND a.user_id = f.user_id")).all():
+            report.fees[asset] = format(held.normalize(), "f") if held else "0"
         for table in ("users", "orders", "trades", "ledger_entries"):
             report.counts[table] = int(session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
     finally:

@@ -45,7 +45,8 @@ def _id(**kwargs) -> fields.Integer:
 
 
 def _symbol(**kwargs) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=16), **kwargs)
+    """An asset, a market name (`BASE-QUOTE`) or a bare base asset (`BASE-<QUOTE_CURRENCY>`)."""
+    return fields.String(validate=validate.Length(min=1, max=33), **kwargs)
 
 
 class StrictBoolean(fields.Boolean):
@@ -76,7 +77,8 @@ class QueryArgs(Schema):
 class PlaceOrderRequest(RequestBody):
     order_type = fields.String(required=True, validate=validate.OneOf(SIDES),
                                metadata={"description": "buy or sell"})
-    currency_symbol = _symbol(required=True, metadata={"description": "base asset, e.g. BTC"})
+    currency_symbol = _symbol(required=True, metadata={"description": "market, e.g. BTC-USD, or its base asset "
+                                                                      "(BTC = BTC-<QUOTE_CURRENCY>)"})
     quantity = DecimalString(metadata={"description": "base amount; required except for a market buy by "
                                                       "quote_quantity", "example": "0.5"})
     price = DecimalString(metadata={"description": "limit price in the quote asset (limit orders)",
@@ -123,6 +125,34 @@ class FundRequest(RequestBody):
     amount = DecimalString(required=True, metadata={"example": "1000"})
 
 
+class CreateAssetRequest(RequestBody):
+    symbol = fields.String(required=True, metadata={"example": "SOL"})
+    scale = fields.Integer(required=True, strict=True, metadata={"description": "decimals, 0 to 18",
+                                                                 "example": 8})
+
+
+FEE_RATE_DOC = {"description": "0 to 0.1; a trade's fee is amount x rate, rounded up to the asset's scale"}
+
+
+class CreateMarketRequest(RequestBody):
+    base = fields.String(required=True, metadata={"example": "ETH"})
+    quote = fields.String(required=True, metadata={"example": "BTC"})
+    price_step = DecimalString(required=True, metadata={"example": "0.00001"})
+    quantity_step = DecimalString(required=True, metadata={"example": "0.001"})
+    min_quantity = DecimalString()
+    max_price = DecimalString()
+    max_quantity = DecimalString()
+    min_notional = DecimalString()
+    maker_fee_rate = DecimalString(metadata=FEE_RATE_DOC)
+    taker_fee_rate = DecimalString(metadata=FEE_RATE_DOC)
+
+
+class UpdateMarketRequest(RequestBody):
+    status = fields.String(validate=validate.OneOf(("trading", "halted")))
+    maker_fee_rate = DecimalString(metadata=FEE_RATE_DOC)
+    taker_fee_rate = DecimalString(metadata=FEE_RATE_DOC)
+
+
 # --- responses ---------------------------------------------------------------------------------------
 
 class OrderSchema(Schema):
@@ -141,6 +171,8 @@ class OrderSchema(Schema):
     time_in_force = fields.String(metadata={"enum": list(TIMES_IN_FORCE)})
     post_only = fields.Boolean()
     client_order_id = fields.String(allow_none=True)
+    fee = DecimalString(metadata={"description": "sum of the fees of its trades"})
+    fee_asset = fields.String(metadata={"description": "the asset it receives: base for a buy, quote for a sell"})
     cancel_requested = fields.Boolean()
     timestamp = fields.String()
     updated_at = fields.String()
@@ -177,6 +209,7 @@ class BookLevel(Schema):
 
 class OrderBookResponse(Schema):
     currency_symbol = fields.String()
+    market = fields.String()
     bids = fields.List(fields.Nested(BookLevel))
     asks = fields.List(fields.Nested(BookLevel))
 
@@ -184,6 +217,7 @@ class OrderBookResponse(Schema):
 class TradeSchema(Schema):
     id = fields.Integer()
     currency_symbol = fields.String()
+    market = fields.String()
     price = DecimalString()
     quantity = DecimalString()
     buy_order_id = fields.Integer()
@@ -194,6 +228,51 @@ class TradeSchema(Schema):
 
 class TradesResponse(Schema):
     trades = fields.List(fields.Nested(TradeSchema))
+
+
+class AssetSchema(Schema):
+    symbol = fields.String()
+    scale = fields.Integer()
+
+
+class AssetResponse(Schema):
+    asset = fields.Nested(AssetSchema)
+
+
+class AssetsResponse(Schema):
+    assets = fields.List(fields.Nested(AssetSchema))
+
+
+class MarketSchema(Schema):
+    symbol = fields.String(metadata={"description": "the market's name, BASE-QUOTE"})
+    base = fields.String()
+    quote = fields.String()
+    price_step = DecimalString()
+    quantity_step = DecimalString()
+    min_quantity = DecimalString()
+    max_price = DecimalString()
+    max_quantity = DecimalString()
+    min_notional = DecimalString()
+    maker_fee_rate = DecimalString()
+    taker_fee_rate = DecimalString()
+    status = fields.String(metadata={"enum": ["trading", "halted"]})
+
+
+class MarketResponse(Schema):
+    market = fields.Nested(MarketSchema)
+
+
+class MarketsResponse(Schema):
+    markets = fields.List(fields.Nested(MarketSchema))
+
+
+class FeeSchema(Schema):
+    currency_symbol = fields.String()
+    amount = DecimalString()
+
+
+class FeesResponse(Schema):
+    fees = fields.List(fields.Nested(FeeSchema))
 
 
 class UserSchema(Schema):

@@ -51,7 +51,7 @@ class Worker:
         self.ctx = ctx
         self.settings = ctx.settings
         self.stopping = threading.Event()
-        self.runtimes = {spec.symbol: MarketRuntime(spec) for spec in ctx.markets.values()}
+        self.runtimes = {spec.name: MarketRuntime(spec) for spec in ctx.markets.values()}  # by market name
         self._consumer: OrderEventsConsumer | None = None
         self._relay: BaseProcess | None = None
         self.dead_letters = DeadLetters(self.settings)
@@ -132,12 +132,12 @@ class Worker:
             except Exception:  # noqa: BLE001 - it is being dropped because Kafka failed
                 log.debug("consumer close failed", exc_info=True)
 
-    def owned_symbols(self) -> set[str]:
+    def owned_markets(self) -> set[str]:
         """Markets whose partition this worker holds; all of them while it has no Kafka assignment."""
         consumer = self._consumer
         if consumer is None:
             return set(self.runtimes)
-        return {symbol for symbol in self.runtimes if consumer.owns(symbol)}
+        return {name for name in self.runtimes if consumer.owns(name)}
 
     def _consume_once(self, consumer: OrderEventsConsumer) -> None:
         try:
@@ -148,14 +148,14 @@ class Worker:
             return
         if not polled:
             return
-        by_symbol: dict[str, list[MarketCommand]] = defaultdict(list)
+        by_market: dict[str, list[MarketCommand]] = defaultdict(list)
         self._markets_read = None
         for record in polled:
             command = self._command_or_set_aside(record)
             if command is not None:
-                by_symbol[command[0]].append(command[1])
-        for symbol, commands in by_symbol.items():
-            self._settle_all(symbol, commands)
+                by_market[command[0]].append(command[1])
+        for name, commands in by_market.items():
+            self._settle_all(name, commands)
         try:
             self.dead_letters.flush()
         except Exception as error:  # noqa: BLE001 - not copied: the records must come again, so no commit
@@ -167,71 +167,83 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - a rebalance took the partitions: records come again
             log.warning("offset commit failed: %s", error)
 
+    def metric_label(self, spec) -> str:
+        """The `symbol` label of a market's metrics: the base asset for a market quoted in QUOTE_CURRENCY, as
+        version 1 labelled it (and as a request may name it), else the market's name."""
+        return spec.symbol if spec.quote_asset == self.settings.quote_currency else spec.name
+
+    def market_name_of(self, event) -> str:
+        """The market a record names: its `market`, or — a record written before markets were pairs, keyed and
+        named by the base asset — `BASE-<QUOTE_CURRENCY>`, the only market such a record could mean."""
+        return event.market or f"{event.symbol}-{self.settings.quote_currency}"
+
     def _command_or_set_aside(self, record) -> tuple[str, MarketCommand] | None:
-        """(symbol, command) of a record that reads as a command of a known market; else it is set aside
+        """(market name, command) of a record that reads as a command of a known market; else it is set aside
         (None). A market unknown while the database cannot say is not judged: the catch-up covers it."""
         try:
             event = decode_market_event(record.value)
         except MalformedMessage as error:
             self.dead_letters.set_aside(record, error.reason, str(error))
             return None
-        if event.symbol not in self.runtimes:
+        name = self.market_name_of(event)
+        if name not in self.runtimes:
             if self._markets_read is None:  # once per poll: a flood of unknown names costs one query
                 self._markets_read = self._sync_markets_or_wait()
             if not self._markets_read:
                 return None
-        runtime = self.runtimes.get(event.symbol)
+        runtime = self.runtimes.get(name)
         if runtime is None:
-            self.dead_letters.set_aside(record, UNKNOWN_MARKET, f"no market {event.symbol[:40]!r}")
+            self.dead_letters.set_aside(record, UNKNOWN_MARKET, f"no market {name[:40]!r}")
             return None
         if event.market_id != runtime.spec.id:
             self.dead_letters.set_aside(record, DIFFERS_FROM_DATABASE,
-                                        f"market {event.symbol} has id {runtime.spec.id}, not {event.market_id}")
+                                        f"market {name} has id {runtime.spec.id}, not {event.market_id}")
             return None
-        return event.symbol, MarketCommand(event.seq, event.event_type, event.order_id, event.request_id, record)
+        return name, MarketCommand(event.seq, event.event_type, event.order_id, event.request_id, record)
 
     # --- settling -------------------------------------------------------------------------------------
 
-    def _settle_all(self, symbol: str, commands: list[MarketCommand]) -> None:
+    def _settle_all(self, name: str, commands: list[MarketCommand]) -> None:
         """Batch after batch while records above the applied sequence remain (more than one batch holds,
         or some wait behind a gap), so each record is applied or judged now, not left to the catch-up. A
         record is judged once: the next round sees only those still ahead, not set aside."""
         while commands:
-            batch = self._settle(symbol, commands)
+            batch = self._settle(name, commands)
             if batch is None or not batch.commands:
                 return
             judged = {id(item.command) for item in batch.set_aside}
             commands = [c for c in commands if c.seq > batch.applied_seq and id(c) not in judged]
 
-    def _settle(self, symbol: str, commands: list[MarketCommand], up_to_seq: int = 0) -> SettledBatch | None:
+    def _settle(self, name: str, commands: list[MarketCommand], up_to_seq: int = 0) -> SettledBatch | None:
         """Settle one batch of the market; None if it failed."""
-        runtime = self.runtimes[symbol]
+        runtime = self.runtimes[name]
         started = time.perf_counter()
         try:
             batch = run_transaction(lambda: settle_commands(runtime, commands, self.ctx, up_to_seq))
         except Exception:  # noqa: BLE001 - the batch is retried (Kafka redelivery or catch-up)
-            log.exception("settling failed", extra={"market": symbol})
-            worker_metrics.SETTLE_FAILURES.labels(symbol).inc()
+            log.exception("settling failed", extra={"market": name})
+            worker_metrics.SETTLE_FAILURES.labels(self.metric_label(runtime.spec)).inc()
             return None
         for set_aside in batch.set_aside:
             self.dead_letters.set_aside(set_aside.command.record, DIFFERS_FROM_DATABASE, set_aside.detail)
         for order_id, why in batch.unprocessable:
-            log.error("order rejected as unprocessable", extra={"market": symbol, "order_id": order_id, "error": why})
-            worker_metrics.UNPROCESSABLE_COMMANDS.labels(symbol).inc()
+            log.error("order rejected as unprocessable", extra={"market": name, "order_id": order_id, "error": why})
+            worker_metrics.UNPROCESSABLE_COMMANDS.labels(self.metric_label(runtime.spec)).inc()
         if batch.commands:
             duration_s = time.perf_counter() - started
             self.settled_commands += batch.commands
             outcomes: dict[str, int] = defaultdict(int)
             for order in batch.orders:
                 outcomes[order.status] += 1
-            worker_metrics.observe_batch(symbol, batch.commands, batch.trades, duration_s, outcomes)
+            worker_metrics.observe_batch(self.metric_label(runtime.spec), batch.commands, batch.trades, duration_s,
+                                         outcomes)
             log.info("settled batch", extra={
-                "market": symbol, "seq": batch.applied_seq, "commands": batch.commands, "trades": batch.trades,
+                "market": name, "seq": batch.applied_seq, "commands": batch.commands, "trades": batch.trades,
                 "orders_changed": len(batch.orders), "duration_ms": round(duration_s * 1000, 2)})
-            self._log_settled_orders(symbol, batch)
+            self._log_settled_orders(name, batch)
         return batch
 
-    def _log_settled_orders(self, symbol: str, batch) -> None:
+    def _log_settled_orders(self, name: str, batch) -> None:
         """Every order the batch changed, with the request id that changed it (end-to-end tracing): a
         cancel's or merge's own, else the one that placed the order.
 
@@ -243,23 +255,26 @@ class Worker:
             return
         orders = batch.orders
         for start in range(0, len(orders), SETTLED_ORDERS_PER_LOG_LINE):
-            log.info("orders settled", extra={"market": symbol, "seq": batch.applied_seq, "orders": [
+            log.info("orders settled", extra={"market": name, "seq": batch.applied_seq, "orders": [
                 [order.order_id, order.status, order.request_id]
                 for order in orders[start:start + SETTLED_ORDERS_PER_LOG_LINE]]})
         if log.isEnabledFor(logging.DEBUG):
             for order in orders:
                 log.debug("order settled", extra={
-                    "market": symbol, "seq": batch.applied_seq, "order_id": order.order_id, "status": order.status,
+                    "market": name, "seq": batch.applied_seq, "order_id": order.order_id, "status": order.status,
                     "filled_quantity": str(order.filled_quantity), "request_id": order.request_id})
 
     def _sync_markets(self, force: bool = False) -> None:
         """Markets added while running get a runtime (the context re-reads them at most once a second
         unless `force`d)."""
         self.ctx.reload_markets(force=force)
-        for symbol, spec in self.ctx.markets.items():
-            if symbol not in self.runtimes:
-                self.runtimes[symbol] = MarketRuntime(spec)
-                log.info("new market", extra={"market": symbol})
+        for name, spec in self.ctx.markets.items():
+            runtime = self.runtimes.get(name)
+            if runtime is None:
+                self.runtimes[name] = MarketRuntime(spec)
+                log.info("new market", extra={"market": name})
+            elif runtime.spec.id == spec.id:
+                runtime.spec = spec  # its status and rates (settling reads the rates in force itself)
 
     def _sync_markets_or_wait(self) -> bool:
         """`_sync_markets` for a record of an unknown market; False with the database down: the record is
@@ -280,25 +295,25 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - database down: try again next round
             log.warning("catch-up check failed: %s", error)
             return
-        for symbol in self.owned_symbols():
-            runtime = self.runtimes[symbol]
+        for name in self.owned_markets():
+            runtime = self.runtimes[name]
             target = accepted.get(runtime.spec.id, 0)
             if target <= runtime.applied_seq:
-                self._behind_since.pop(symbol, None)
+                self._behind_since.pop(name, None)
                 continue
-            since = self._behind_since.setdefault(symbol, now)
+            since = self._behind_since.setdefault(name, now)
             if now - since >= CATCH_UP_GRACE_S or runtime.book is None:
-                log.info("catching up from the database", extra={"market": symbol, "from_seq": runtime.applied_seq,
+                log.info("catching up from the database", extra={"market": name, "from_seq": runtime.applied_seq,
                                                                   "to_seq": target})
                 deadline = time.monotonic() + CATCH_UP_SLICE_S
                 while (runtime.applied_seq < target and time.monotonic() < deadline
-                       and not self.stopping.is_set() and self._catch_up_batch(symbol, target)):
+                       and not self.stopping.is_set() and self._catch_up_batch(name, target)):
                     pass
                 if runtime.applied_seq >= target:
-                    self._behind_since.pop(symbol, None)
+                    self._behind_since.pop(name, None)
 
-    def _catch_up_batch(self, symbol: str, target: int) -> int:
-        batch = self._settle(symbol, [], up_to_seq=target)
+    def _catch_up_batch(self, name: str, target: int) -> int:
+        batch = self._settle(name, [], up_to_seq=target)
         return batch.commands if batch is not None else 0
 
     # --- metrics --------------------------------------------------------------------------------------
@@ -313,8 +328,8 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - database down: the gauges keep their last values
             log.warning("metrics refresh failed: %s", error)
             return
-        lags = {runtime.spec.symbol: max(0, accepted.get(runtime.spec.id, 0) - applied.get(runtime.spec.id, 0))
-                for runtime in self.runtimes.values()}
+        lags = {self.metric_label(spec): max(0, accepted.get(spec.id, 0) - applied.get(spec.id, 0))
+                for spec in (runtime.spec for runtime in self.runtimes.values())}
         worker_metrics.set_sequence_lags(lags, backlog_rows)
         consumer = self._consumer
         if consumer is None:

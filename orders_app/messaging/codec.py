@@ -32,7 +32,7 @@ class MalformedMessage(ValueError):
 def encode_market_event(event: MarketEvent) -> bytes:
     return json.dumps({
         "type": event.event_type, "version": event.version, "currency_symbol": event.symbol,
-        "market_id": event.market_id, "seq": event.seq, "order_id": event.order_id,
+        "market": event.market, "market_id": event.market_id, "seq": event.seq, "order_id": event.order_id,
         "request_id": event.request_id, "order": event.order,
     }, separators=(",", ":"), sort_keys=True).encode()
 
@@ -42,7 +42,9 @@ def encode_trade_event(event: TradeEvent) -> bytes:
         "type": "trade", "version": event.version, "id": event.id, "currency_symbol": event.symbol,
         "price": money.format_amount(event.price), "quantity": money.format_amount(event.quantity),
         "buy_order_id": event.buy_order_id, "sell_order_id": event.sell_order_id, "taker_side": event.taker_side,
-        "seq": event.seq, "timestamp": event.timestamp,
+        "seq": event.seq, "timestamp": event.timestamp, "market": event.market,
+        "buyer_fee": money.format_amount(event.buyer_fee), "buyer_fee_asset": event.buyer_fee_asset,
+        "seller_fee": money.format_amount(event.seller_fee), "seller_fee_asset": event.seller_fee_asset,
     }, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -59,13 +61,15 @@ def decode_market_event(raw: bytes) -> MarketEvent:
     event_type = _field(data, "type", str)
     if event_type not in MARKET_COMMAND_TYPES:
         raise MalformedMessage(INVALID_FIELD, f"type {event_type[:40]!r} is not a market command")
-    request_id = data.get("request_id")
+    request_id, market = data.get("request_id"), data.get("market")
     if request_id is not None and not isinstance(request_id, str):
         raise MalformedMessage(INVALID_FIELD, "request_id must be a string")
+    if market is not None and not isinstance(market, str):
+        raise MalformedMessage(INVALID_FIELD, "market must be a string")
     return MarketEvent(event_type=event_type, symbol=_field(data, "currency_symbol", str),
                        market_id=_positive_id(data, "market_id"), seq=_positive_id(data, "seq"),
                        order_id=_positive_id(data, "order_id"), order=_field(data, "order", dict),
-                       request_id=request_id, version=version)
+                       request_id=request_id, version=version, market=market)
 
 
 def _field(data: dict, name: str, kind: type):

@@ -16,16 +16,17 @@ STRING_COLUMN_LENGTH_MAX = 64  # client_order_id, request_id
 
 
 _NEW_ORDER_COLUMNS = ("market_id", "user_id", "side", "type", "time_in_force", "post_only", "price", "quantity",
-                      "quote_quantity", "locked_amount", "client_order_id", "seq", "request_id")
+                      "quote_quantity", "locked_amount", "client_order_id", "seq", "request_id", "fee_asset")
 _INSERT_NEW_ORDERS = text(
     "INSERT INTO orders (market_id, user_id, side, type, time_in_force, post_only, price, quantity, quote_quantity, "
-    "filled_quantity, filled_quote, locked_amount, status, client_order_id, seq, request_id, created_at, "
-    "updated_at) SELECT j.market_id, j.user_id, j.side, j.type, j.tif, j.post_only, j.price, j.quantity, "
-    "j.quote_quantity, 0, 0, j.locked, 'pending', j.client_order_id, j.seq, j.request_id, :now, :now FROM "
+    "filled_quantity, filled_quote, locked_amount, status, client_order_id, seq, request_id, fee, fee_asset, "
+    "created_at, updated_at) SELECT j.market_id, j.user_id, j.side, j.type, j.tif, j.post_only, j.price, "
+    "j.quantity, j.quote_quantity, 0, 0, j.locked, 'pending', j.client_order_id, j.seq, j.request_id, 0, "
+    "j.fee_asset, :now, :now FROM "
     + json_table("market_id INT", "user_id BIGINT", "side VARCHAR(4)", "type VARCHAR(8)", "tif VARCHAR(3)",
                  "post_only TINYINT", "price DECIMAL(38,18)", "quantity DECIMAL(38,18)",
                  "quote_quantity DECIMAL(38,18)", "locked DECIMAL(38,18)", "client_order_id VARCHAR(64)",
-                 "seq BIGINT", "request_id VARCHAR(64)")
+                 "seq BIGINT", "request_id VARCHAR(64)", "fee_asset VARCHAR(16)")
     + " ORDER BY j.ord")
 
 

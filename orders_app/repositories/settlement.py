@@ -29,14 +29,20 @@ RESTING_LOAD_PAGE_ROWS = 5000
 # The statements of every settling transaction are `text()`, as on the API's order path: with ORM
 # statements, SQLAlchemy's cache-key generation alone was ~6 % of the worker's samples (py-spy --gil);
 # CPU per call: the market lock 334 -> 196 us, a 39-order lock 1,556 -> 1,200 us.
-_LOCK_MARKET_STATE = text("SELECT last_seq FROM market_state WHERE market_id = :market_id FOR UPDATE")
+# The fee rates come with the lock (scalar subqueries: the market row itself is not locked), so a rate
+# change applies to every batch whose transaction starts after it committed.
+_LOCK_MARKET_STATE = text(
+    "SELECT last_seq, (SELECT maker_fee_rate FROM markets WHERE id = :market_id) AS maker_fee_rate, "
+    "(SELECT taker_fee_rate FROM markets WHERE id = :market_id) AS taker_fee_rate "
+    "FROM market_state WHERE market_id = :market_id FOR UPDATE")
 _SET_APPLIED_SEQ = text("UPDATE market_state SET last_seq = :seq, updated_at = NOW(3) WHERE market_id = :market_id")
 _ACCEPTED_SEQS = text("SELECT market_id, last_seq FROM market_sequences")
 
 
-def lock_market_state(session: Session, market_id: int) -> int:
-    """Lock the market's applied sequence: while held, no other worker settles this market."""
-    return int(session.execute(_LOCK_MARKET_STATE, {"market_id": market_id}).scalar_one())
+def lock_market_state(session: Session, market_id: int):
+    """Lock the market's applied sequence: while held, no other worker settles this market. A row of
+    (last_seq, maker_fee_rate, taker_fee_rate): the rates in force now."""
+    return session.execute(_LOCK_MARKET_STATE, {"market_id": market_id}).one()
 
 
 def set_applied_seq(session: Session, market_id: int, seq: int) -> None:
@@ -135,6 +141,7 @@ class LockedOrder(NamedTuple):
     client_order_id: str | None
     cancel_requested_at: datetime | None
     created_at: datetime
+    fee: Decimal
 
 
 SETTLED_ORDER_COLUMNS = LockedOrder._fields
@@ -155,17 +162,19 @@ def lock_orders(session: Session, order_ids: Collection[int]) -> dict[int, Locke
 _WRITE_ORDERS = text(
     "UPDATE orders o JOIN " + json_table(
         "id BIGINT", "filled DECIMAL(38,18)", "filled_quote DECIMAL(38,18)", "locked DECIMAL(38,18)",
-        "status VARCHAR(16)", "reason VARCHAR(32)", "queue_seq BIGINT") +
+        "status VARCHAR(16)", "reason VARCHAR(32)", "queue_seq BIGINT", "fee DECIMAL(38,18)") +
     " ON o.id = j.id SET o.filled_quantity = j.filled, o.filled_quote = j.filled_quote, "
-    "o.locked_amount = j.locked, o.status = j.status, o.status_reason = j.reason, "
+    "o.locked_amount = j.locked, o.status = j.status, o.status_reason = j.reason, o.fee = j.fee, "
     "o.queue_seq = COALESCE(j.queue_seq, o.queue_seq), o.updated_at = :now")
 
 _INSERT_TRADES = text(
     "INSERT INTO trades (market_id, price, quantity, buy_order_id, sell_order_id, buyer_user_id, seller_user_id, "
-    "taker_side, seq, match_index, created_at) SELECT :market_id, j.price, j.quantity, j.buy_order_id, "
-    "j.sell_order_id, j.buyer, j.seller, j.taker_side, j.seq, j.match_index, :now FROM "
+    "taker_side, seq, match_index, buyer_fee, seller_fee, created_at) SELECT :market_id, j.price, j.quantity, "
+    "j.buy_order_id, j.sell_order_id, j.buyer, j.seller, j.taker_side, j.seq, j.match_index, j.buyer_fee, "
+    "j.seller_fee, :now FROM "
     + json_table("price DECIMAL(38,18)", "quantity DECIMAL(38,18)", "buy_order_id BIGINT", "sell_order_id BIGINT",
-                  "buyer BIGINT", "seller BIGINT", "taker_side VARCHAR(4)", "seq BIGINT", "match_index INT")
+                  "buyer BIGINT", "seller BIGINT", "taker_side VARCHAR(4)", "seq BIGINT", "match_index INT",
+                  "buyer_fee DECIMAL(38,18)", "seller_fee DECIMAL(38,18)")
     + " ORDER BY j.ord")
 
 _INSERT_EVENTS = text(
@@ -175,7 +184,7 @@ _INSERT_EVENTS = text(
 
 
 def write_orders(session: Session, rows: Sequence[Sequence[object]], now: datetime) -> None:
-    """New state of already-locked orders: [id, filled, filled_quote, locked, status, reason, queue_seq]
+    """New state of already-locked orders: [id, filled, filled_quote, locked, status, reason, queue_seq, fee]
     rows (queue_seq None: unchanged)."""
     if rows:
         session.execute(_WRITE_ORDERS, {"rows": json_rows(rows), "now": now})
@@ -183,7 +192,8 @@ def write_orders(session: Session, rows: Sequence[Sequence[object]], now: dateti
 
 def insert_trades(session: Session, market_id: int, rows: Sequence[Sequence[Any]], now: datetime
                   ) -> dict[tuple[int, int], int]:
-    """Insert [price, quantity, buy_order_id, sell_order_id, buyer, seller, taker_side, seq, match_index] rows;
+    """Insert [price, quantity, buy_order_id, sell_order_id, buyer, seller, taker_side, seq, match_index,
+    buyer_fee, seller_fee] rows;
     returns {(seq, match_index): trade id}, read back through the unique key (works without RETURNING)."""
     if not rows:
         return {}

@@ -7,11 +7,13 @@ account may end negative (`new_balances`).
 """
 from __future__ import annotations
 
+import decimal
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
 from orders_app import money
-from orders_app.errors import invariant
+from orders_app.errors import invariant, present
 from orders_app.repositories.accounts import BalanceChange
 
 ZERO = Decimal(0)
@@ -29,6 +31,8 @@ class Trade(NamedTuple):
     taker_side: str
     seq: int  # the market command that made it
     match_index: int  # its position among that command's trades
+    buyer_fee: Decimal = ZERO  # in the base asset, which the buyer receives
+    seller_fee: Decimal = ZERO  # in the quote asset, which the seller receives
 
     @property
     def cost(self) -> Decimal:
@@ -47,10 +51,41 @@ class Posting(NamedTuple):
     trade_id: int | None = None
 
 
-def trade_postings(trade: Trade, base: str, quote: str, improvement: Decimal, trade_id: int | None = None
-                   ) -> list[Posting]:
+def fee_for(amount: Decimal, rate: Decimal, scale: int) -> Decimal:
+    """The fee on receiving `amount` of an asset with `scale` decimals: amount x rate rounded up to the
+    scale (the exchange never undercharges by a rounding), never more than the amount itself."""
+    if not rate or not amount:
+        return ZERO
+    with decimal.localcontext(money.MONEY_CONTEXT) as context:
+        context.traps[decimal.Inexact] = False
+        fee = (amount * rate).quantize(money.scale_step(scale), rounding=decimal.ROUND_CEILING)
+    return money.normalize(min(fee, amount))
+
+
+@dataclass(frozen=True)
+class FeeTerms:
+    """What a market charges, as the settling transaction read it: rates and the scales fees round to."""
+    maker_rate: Decimal = ZERO
+    taker_rate: Decimal = ZERO
+    base_scale: int = 0
+    quote_scale: int = 0
+    fee_user_id: int | None = None
+
+    def for_trade(self, quantity: Decimal, cost: Decimal, taker_side: str) -> tuple[Decimal, Decimal]:
+        """(buyer's fee in base, seller's fee in quote): the taker pays the taker rate, the maker the maker's."""
+        buyer_rate, seller_rate = ((self.taker_rate, self.maker_rate) if taker_side == "buy"
+                                   else (self.maker_rate, self.taker_rate))
+        return fee_for(quantity, buyer_rate, self.base_scale), fee_for(cost, seller_rate, self.quote_scale)
+
+
+NO_FEES = FeeTerms()
+
+
+def trade_postings(trade: Trade, base: str, quote: str, improvement: Decimal, trade_id: int | None = None,
+                   fee_user_id: int | None = None) -> list[Posting]:
     """The four moves of a trade — the buyer's held quote pays the seller, the seller's held base goes to
-    the buyer — and, when a buy fills below its limit, the release of the difference it held."""
+    the buyer — and, when a buy fills below its limit, the release of the difference it held; then each
+    side's fee, from what it received to the fee account."""
     cost, quantity = trade.cost, trade.quantity
     postings = [Posting(trade.buyer_user_id, quote, ZERO, -cost, "trade_buy", trade.buy_order_id, trade_id),
                 Posting(trade.buyer_user_id, base, quantity, ZERO, "trade_buy", trade.buy_order_id, trade_id),
@@ -59,6 +94,12 @@ def trade_postings(trade: Trade, base: str, quote: str, improvement: Decimal, tr
     if improvement:
         postings.append(Posting(trade.buyer_user_id, quote, improvement, -improvement, "price_improvement",
                                 trade.buy_order_id, trade_id))
+    for payer, asset, fee, order_id in ((trade.buyer_user_id, base, trade.buyer_fee, trade.buy_order_id),
+                                        (trade.seller_user_id, quote, trade.seller_fee, trade.sell_order_id)):
+        if fee:
+            fee_account = present(fee_user_id, "a fee without a fee account")
+            postings += [Posting(payer, asset, -fee, ZERO, "fee", order_id, trade_id),
+                         Posting(fee_account, asset, fee, ZERO, "fee", order_id, trade_id)]
     return postings
 
 

@@ -18,7 +18,7 @@ from orders_app.errors import invariant, present
 from orders_app.matching import Done, Fill, Incoming, OrderBook, Rested
 from orders_app.repositories.markets import MarketSpec
 from orders_app.repositories.settlement import LockedOrder
-from orders_app.services.accounting import BatchLedger, Posting, Trade, trade_postings
+from orders_app.services.accounting import NO_FEES, BatchLedger, FeeTerms, Posting, Trade, trade_postings
 
 ZERO = Decimal(0)
 REJECTED, UNPROCESSABLE = "rejected", "unprocessable"
@@ -33,6 +33,7 @@ class OrderRow(NamedTuple):
     status: str
     status_reason: str | None
     queue_seq: int | None  # None: unchanged
+    fee: Decimal  # all its trades' fees so far
 
 
 @dataclass
@@ -40,6 +41,7 @@ class OrderChange:
     """What one batch did to one order."""
     filled_lots: int = 0
     paid: Decimal = ZERO  # sum of price x quantity over its trades
+    fee: Decimal = ZERO  # sum of its trades' fees (in the asset it receives)
     hold_used: Decimal = ZERO  # taken from its hold by its trades (paid + price improvement, or quantity)
     status: str | None = None  # None: unchanged unless it traded
     reason: str | None = None
@@ -76,8 +78,8 @@ class BatchEffects:
     """What one batch's engine facts do: order changes, trades (with each buyer's price improvement) and
     the ledger postings they imply. Pure; `settling.py` reads and writes around it."""
 
-    def __init__(self, spec: MarketSpec):
-        self.spec = spec
+    def __init__(self, spec: MarketSpec, fees: FeeTerms = NO_FEES):
+        self.spec, self.fees = spec, fees
         self.changes: dict[int, OrderChange] = {}
         self.trades: list[Trade] = []
         self.improvements: list[Decimal] = []  # per trade: the buyer's hold released by a better price
@@ -112,7 +114,11 @@ class BatchEffects:
             change.paid = money.add(change.paid, cost)
         buy_change.hold_used = money.add(buy_change.hold_used, money.add(cost, improvement))
         sell_change.hold_used = money.add(sell_change.hold_used, quantity)
-        self.trades.append(Trade(price, quantity, buy_id, sell_id, buyer, seller, fill.taker_side, seq, match_index))
+        buyer_fee, seller_fee = self.fees.for_trade(quantity, cost, fill.taker_side)
+        buy_change.fee = money.add(buy_change.fee, buyer_fee)
+        sell_change.fee = money.add(sell_change.fee, seller_fee)
+        self.trades.append(Trade(price, quantity, buy_id, sell_id, buyer, seller, fill.taker_side, seq, match_index,
+                                 buyer_fee, seller_fee))
         self.improvements.append(improvement)
         if fill.maker_remaining_lots == 0:
             maker = self.change(fill.maker_order_id)
@@ -152,9 +158,9 @@ class BatchEffects:
 
     def post_trades(self, trade_ids: list[int]) -> None:
         """The ledger postings of the batch's trades, once the database numbered them."""
-        base, quote = self.spec.symbol, self.spec.quote_asset
+        base, quote = self.spec.base_asset, self.spec.quote_asset
         for trade, improvement, trade_id in zip(self.trades, self.improvements, trade_ids, strict=True):
-            self.ledger.post(trade_postings(trade, base, quote, improvement, trade_id))
+            self.ledger.post(trade_postings(trade, base, quote, improvement, trade_id, self.fees.fee_user_id))
 
     def order_rows(self, orders: dict[int, LockedOrder]) -> list[OrderRow]:
         """New order states; journals the release of every hold that became final."""
@@ -180,7 +186,7 @@ class BatchEffects:
                     invariant(locked == money.add(money.multiply(Decimal(change.unspent_budget), quote_unit), dust),
                               f"order {order_id}: unspent budget disagrees with the remaining hold")
                 if locked:
-                    asset = spec.quote_asset if order.side == "buy" else spec.symbol
+                    asset = spec.held_asset(order.side)
                     self.ledger.post([Posting(order.user_id, asset, locked, -locked, "order_release", order_id)])
                     locked = ZERO
             else:  # open, so a limit order: it has a price and a quantity
@@ -189,5 +195,5 @@ class BatchEffects:
                             else money.multiply(present(order.price, f"open order {order_id}: no price"), remaining))
                 invariant(locked == expected, f"order {order_id}: open hold {locked} != {expected}")
             rows.append(OrderRow(order_id, filled, money.add(order.filled_quote, change.paid), locked, status, reason,
-                                 change.queue_seq))
+                                 change.queue_seq, money.add(order.fee, change.fee)))
         return rows

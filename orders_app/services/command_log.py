@@ -50,7 +50,7 @@ def commands_to_apply(session: Session, spec: MarketSpec, last_seq: int, command
         orders = settlement.lock_orders(session, {c.order_id for c in ordered})
     for offset, command in enumerate(ordered):
         invariant(command.seq == last_seq + 1 + offset,
-                  f"{spec.symbol}: command {command.seq} breaks the sequence after {last_seq}")
+                  f"{spec.name}: command {command.seq} breaks the sequence after {last_seq}")
     return ordered, _differing(session, spec, last_seq, top, commands, ordered), orders
 
 
@@ -96,7 +96,7 @@ def _differing(session: Session, spec: MarketSpec, last_seq: int, top: int, comm
                 continue
         if expected != _key(command):
             found = "no command" if expected is None else f"{expected[0]} of order {expected[1]}"
-            set_aside.append(SetAside(command, f"{spec.symbol} seq {command.seq}: the record says "
+            set_aside.append(SetAside(command, f"{spec.name} seq {command.seq}: the record says "
                                                f"{command.event_type} of order {command.order_id}, "
                                                f"the database has {found}"))
     return set_aside

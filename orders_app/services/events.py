@@ -1,4 +1,5 @@
-"""Sequenced market events written to the outbox in the caller's transaction."""
+"""Sequenced market events written to the outbox in the caller's transaction, keyed by the market's name
+(`BTC-USD`), so one market's events share a partition and keep their order."""
 from __future__ import annotations
 
 import time
@@ -39,7 +40,8 @@ class OutgoingCommand:
     def payload(self) -> bytes:
         return encode_market_event(MarketEvent(
             event_type=self.event_type, symbol=self.market.symbol, market_id=self.market.id, seq=self.seq,
-            order_id=self.order_id, order=wire_amounts(self.view), request_id=self.request_id))
+            order_id=self.order_id, order=wire_amounts(self.view), request_id=self.request_id,
+            market=self.market.name))
 
 
 def record_market_event(session: Session, ctx: ServiceContext, event_type: str, market: MarketSpec, seq: int,
@@ -47,10 +49,10 @@ def record_market_event(session: Session, ctx: ServiceContext, event_type: str, 
     command = OutgoingCommand(event_type, market, seq, order_id, view, request_id)
     payload = command.payload()
     topic = ctx.settings.order_events_topic
-    outbox_id = outbox.add(session, topic=topic, key=market.symbol, event_type=event_type,
+    outbox_id = outbox.add(session, topic=topic, key=market.name, event_type=event_type,
                            payload=payload.decode(), created_at=now, market_id=market.id, seq=seq,
                            order_id=order_id)
-    return PendingPublish(outbox_id, topic, market.symbol, payload)
+    return PendingPublish(outbox_id, topic, market.name, payload)
 
 
 def record_market_events(session: Session, ctx: ServiceContext, commands: list[OutgoingCommand],
@@ -59,9 +61,9 @@ def record_market_events(session: Session, ctx: ServiceContext, commands: list[O
     topic = ctx.settings.order_events_topic
     payloads = [command.payload() for command in commands]
     ids = outbox.add_market_events(session, topic=topic, created_at=now, rows=[
-        [command.market.symbol, command.market.id, command.seq, command.order_id, command.event_type,
+        [command.market.name, command.market.id, command.seq, command.order_id, command.event_type,
          payload.decode()] for command, payload in zip(commands, payloads, strict=True)])
-    return [PendingPublish(ids[(command.market.id, command.seq)], topic, command.market.symbol, payload)
+    return [PendingPublish(ids[(command.market.id, command.seq)], topic, command.market.name, payload)
             for command, payload in zip(commands, payloads, strict=True)]
 
 

@@ -8,7 +8,7 @@ from orders_app.services.views import iso_utc
 
 
 def _market(symbol: str, ctx: ServiceContext):
-    market = ctx.market(symbol)
+    market = ctx.resolve_market(symbol)
     if market is None:
         raise UnknownSymbol(f"Unknown currency_symbol {symbol!r}.", "currency_symbol")
     return market
@@ -19,7 +19,7 @@ def order_book(symbol: str, depth: int, ctx: ServiceContext) -> dict:
     with ctx.uow() as uow:
         bids = trades.book_levels(uow.session, market.id, "buy", depth)
         asks = trades.book_levels(uow.session, market.id, "sell", depth)
-    return {"currency_symbol": symbol,
+    return {"currency_symbol": market.symbol, "market": market.name,
             "bids": [{"price": price, "quantity": quantity} for price, quantity in bids],
             "asks": [{"price": price, "quantity": quantity} for price, quantity in asks]}
 
@@ -27,7 +27,8 @@ def order_book(symbol: str, depth: int, ctx: ServiceContext) -> dict:
 def trade_history(symbol: str, limit: int, before_id: int | None, ctx: ServiceContext) -> list[dict]:
     market = _market(symbol, ctx)
     with ctx.uow() as uow:
-        return [{"id": t.id, "currency_symbol": symbol, "price": t.price, "quantity": t.quantity,
+        return [{"id": t.id, "currency_symbol": market.symbol, "market": market.name, "price": t.price,
+                 "quantity": t.quantity,
                  "buy_order_id": t.buy_order_id, "sell_order_id": t.sell_order_id, "taker_side": t.taker_side,
                  "timestamp": iso_utc(t.created_at)}
                 for t in trades.page(uow.session, market.id, limit, before_id)]

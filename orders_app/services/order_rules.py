@@ -10,6 +10,7 @@ from decimal import Decimal
 from orders_app import money
 from orders_app.errors import (
     InsufficientFunds,
+    MarketHalted,
     OrderStatusUnknown,
     UnknownSymbol,
     ValidationFailed,
@@ -61,10 +62,13 @@ def _amount(raw, field: str, **limits) -> Decimal:
 
 def check_order(command: PlaceOrder, ctx: ServiceContext) -> CheckedOrder:
     """Market-specific rules: steps, bounds, and which fields each order type takes."""
-    market = ctx.market(command.symbol)
+    market = ctx.resolve_market(command.symbol)
     if market is None:
         raise UnknownSymbol(f"Unknown currency_symbol {command.symbol!r}; markets: "
                             f"{', '.join(sorted(ctx.markets))}.", "currency_symbol")
+    if market.halted:
+        raise MarketHalted(f"Market {market.name} is halted: it takes no new orders (cancels still work).",
+                           "currency_symbol")
     price = quantity = quote_quantity = None
     if command.order_type == "limit":
         if command.price is None:
@@ -105,7 +109,7 @@ def check_order(command: PlaceOrder, ctx: ServiceContext) -> CheckedOrder:
             price, present(quantity, "a limit order has a quantity")) < market.min_notional:
         raise ValidationFailed(f"price x quantity is below this market's minimum notional of "
                                f"{money.format_amount(market.min_notional)} {market.quote_asset}.", "quantity")
-    hold_asset = market.quote_asset if command.side == "buy" else market.symbol
+    hold_asset = market.held_asset(command.side)
     return CheckedOrder(market, price, quantity, quote_quantity, hold_asset)
 
 

@@ -270,6 +270,7 @@ def _order_values(prepared: PreparedOrder, seq: int, now: datetime) -> dict:
         "post_only": command.post_only, "price": checked.price, "quantity": checked.quantity,
         "quote_quantity": checked.quote_quantity, "filled_quantity": Decimal(0), "filled_quote": Decimal(0),
         "locked_amount": prepared.hold_amount, "status": "pending", "client_order_id": command.client_order_id,
+        "fee": Decimal(0), "fee_asset": checked.market.received_asset(command.side),
         "seq": seq, "request_id": command.request_id, "created_at": now, "updated_at": now,
     }
 

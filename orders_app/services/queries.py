@@ -29,7 +29,7 @@ def list_orders(query: OrderQuery, principal: Principal, ctx: ServiceContext) ->
         user_id = principal.user_id
     market_id = None
     if query.symbol is not None:
-        market = ctx.market(query.symbol)
+        market = ctx.resolve_market(query.symbol)
         if market is None:
             raise UnknownSymbol(f"Unknown currency_symbol {query.symbol!r}.", "currency_symbol")
         market_id = market.id

@@ -35,7 +35,7 @@ from orders_app.models import FINAL_STATUSES
 from orders_app.repositories import accounts, settlement
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
-from orders_app.services.accounting import Trade, new_balances
+from orders_app.services.accounting import NO_FEES, FeeTerms, Trade, new_balances
 from orders_app.services.batch_effects import BatchEffects, incoming_from_row
 from orders_app.services.command_log import SetAside, commands_to_apply
 from orders_app.services.stream_events import record_stream_events
@@ -100,7 +100,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
     spec = runtime.spec
     with ctx.uow() as uow:
         session = uow.session
-        last_seq = settlement.lock_market_state(session, spec.id)
+        last_seq, maker_fee_rate, taker_fee_rate = settlement.lock_market_state(session, spec.id)
         if runtime.book is None or runtime.applied_seq != last_seq:
             rebuild_book(runtime, session, last_seq)
         to_apply, set_aside, orders = commands_to_apply(session, spec, last_seq, commands, up_to_seq,
@@ -110,12 +110,12 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
         book = present(runtime.book, f"{spec.symbol}: the book was rebuilt above")
         try:
             pending = settlement.pending_amendments(session, spec.id, last_seq)
-            batch, now = BatchEffects(spec), utc_now()
+            batch, now = BatchEffects(spec, _fee_terms(ctx, spec, maker_fee_rate, taker_fee_rate)), utc_now()
             for command in to_apply:
                 order = orders.get(command.order_id)
                 if order is None or order.market_id != spec.id:
                     raise InvariantViolation(
-                        f"{spec.symbol} command {command.seq}: order {command.order_id} not in this market")
+                        f"{spec.name} command {command.seq}: order {command.order_id} not in this market")
                 if command.event_type == "order_placed":
                     incoming = batch.engine_input(
                         book, order.id, lambda order=order, seq=command.seq: incoming_from_row(
@@ -175,6 +175,14 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                             tuple(batch.unprocessable))
 
 
+def _fee_terms(ctx: ServiceContext, spec: MarketSpec, maker_rate: Decimal, taker_rate: Decimal) -> FeeTerms:
+    """The rates the settling transaction read; the scales fees round to (fixed when the assets were made)."""
+    if not maker_rate and not taker_rate:
+        return NO_FEES
+    return FeeTerms(maker_rate.normalize(), taker_rate.normalize(), ctx.asset_scales[spec.base_asset],
+                    ctx.asset_scales[spec.quote_asset], ctx.fee_user_id)
+
+
 def _record_trade_events(session: Session, ctx: ServiceContext, spec: MarketSpec, trades: list[Trade],
                          trade_ids: list[int], now: datetime) -> None:
     """One `trade-events` message per trade, written to the outbox in the settling transaction (the
@@ -183,6 +191,8 @@ def _record_trade_events(session: Session, ctx: ServiceContext, spec: MarketSpec
     payloads = [encode_trade_event(TradeEvent(
         id=trade_id, symbol=spec.symbol, price=trade.price, quantity=trade.quantity,
         buy_order_id=trade.buy_order_id, sell_order_id=trade.sell_order_id, taker_side=trade.taker_side,
-        seq=trade.seq, timestamp=timestamp)).decode() for trade_id, trade in zip(trade_ids, trades, strict=True)]
-    settlement.insert_events(session, topic=ctx.settings.trade_events_topic, key=spec.symbol, event_type="trade",
+        seq=trade.seq, timestamp=timestamp, market=spec.name, buyer_fee=trade.buyer_fee,
+        buyer_fee_asset=spec.base_asset, seller_fee=trade.seller_fee, seller_fee_asset=spec.quote_asset)).decode()
+        for trade_id, trade in zip(trade_ids, trades, strict=True)]
+    settlement.insert_events(session, topic=ctx.settings.trade_events_topic, key=spec.name, event_type="trade",
                              payloads=payloads, now=now)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any
 
 from orders_app import money
 from orders_app.matching import OrderBook
 from orders_app.repositories import outbox
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext
+from orders_app.services.batch_effects import OrderRow
 from orders_app.services.events import wire_amounts
 from orders_app.services.views import iso_utc, order_view
 
@@ -25,31 +25,33 @@ STREAM_EVENT_VERSION = 1
 
 
 def record_stream_events(session, ctx: ServiceContext, spec: MarketSpec, book: OrderBook, orders: dict,
-                         order_rows: Sequence[Sequence[Any]], prev_seq: int, seq: int, now) -> None:
-    """`order_rows` are settlement's [id, filled, filled_quote, locked, status, reason, queue_seq] rows of
-    the orders the batch changed; `orders` their locked rows before the batch."""
+                         order_rows: Sequence[OrderRow], prev_seq: int, seq: int, now) -> None:
+    """`order_rows` are settlement's new states of the orders the batch changed; `orders` their locked rows
+    before the batch."""
     settings, name, timestamp = ctx.settings, spec.name, iso_utc(now)
     touched: dict[str, set[int]] = {"buy": set(), "sell": set()}
     rows = [[settings.book_events_topic, name, "book_delta", _dump({
         "type": "delta", "version": STREAM_EVENT_VERSION, "market": name, "seq": seq, "prev_seq": prev_seq,
         "timestamp": timestamp, **_level_totals(spec, book, orders, order_rows, touched)})]]
-    for order_id, filled, filled_quote, _locked, status, reason, _queue in order_rows:
-        order = orders[order_id]
-        row = SimpleNamespace(**{**order._asdict(), "filled_quantity": filled, "status": status, "updated_at": now})
+    for change in order_rows:
+        order = orders[change.order_id]
+        fee_asset = spec.base_asset if order.side == "buy" else spec.quote_asset  # the asset it receives
+        row = SimpleNamespace(**{**order._asdict(), "filled_quantity": change.filled_quantity, "status": change.status,
+                                 "fee": change.fee, "fee_asset": fee_asset, "updated_at": now})
         view = order_view(row, spec.symbol)  # type: ignore[arg-type]  # a row with the columns order_view reads
-        view.update(market=name, filled_quote=filled_quote, status_reason=reason)
+        view.update(market=name, filled_quote=change.filled_quote, status_reason=change.status_reason)
         rows.append([settings.order_updates_topic, name, "order_update", _dump({
             "type": "order", "version": STREAM_EVENT_VERSION, "market": name, "seq": seq,
             "user_id": order.user_id, "order": wire_amounts(view)})])
     outbox.add_events(session, rows=rows, created_at=now)
 
 
-def _level_totals(spec: MarketSpec, book: OrderBook, orders: dict, order_rows: Sequence[Sequence[Any]],
+def _level_totals(spec: MarketSpec, book: OrderBook, orders: dict, order_rows: Sequence[OrderRow],
                   touched: dict[str, set[int]]) -> dict[str, list[list[str | None]]]:
     """Every level a changed limit order sits or sat at: filled makers, rested or cancelled orders. A
     level listed that did not change is harmless (its total is still the truth)."""
     for row in order_rows:
-        order = orders[row[0]]
+        order = orders[row.order_id]
         if order.type == "limit" and order.price is not None and money.is_on_step(order.price, spec.price_step):
             touched[order.side].add(money.to_units(order.price, spec.price_step))
     sides = {}

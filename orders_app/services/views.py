@@ -26,7 +26,8 @@ def order_view(order: Order, symbol: str) -> dict:
         "quote_quantity": order.quote_quantity, "filled_quantity": order.filled_quantity,
         "sell_quantity": order.filled_quantity, "remaining_quantity": remaining, "status": order.status,
         "time_in_force": order.time_in_force, "post_only": bool(order.post_only),
-        "client_order_id": order.client_order_id, "cancel_requested": order.cancel_requested_at is not None,
+        "client_order_id": order.client_order_id, "fee": order.fee, "fee_asset": order.fee_asset,
+        "cancel_requested": order.cancel_requested_at is not None,
         "timestamp": iso_utc(order.created_at), "updated_at": iso_utc(order.updated_at),
     }
 

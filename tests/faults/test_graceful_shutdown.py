@@ -117,13 +117,13 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
     user_ids = [user.id for user in users]
     with ctx.uow() as uow:
         stored = set(uow.session.execute(select(Order.client_order_id).where(
-            Order.user_id.in_(user_ids), Order.market_id == ctx.markets[symbol].id)).scalars())
+            Order.user_id.in_(user_ids), Order.market_id == ctx.resolve_market(symbol).id)).scalars())
     assert stored == created, (f"{len(stored - created)} orders nobody was told about, "
                                f"{len(created - stored)} answered 201 but missing")
 
     restarted = WorkerProcess("worker-graceful-restarted", KAFKA_MAX_POLL_INTERVAL_MS="3000")
     try:
-        accepted = wait_market_applied(ctx, ctx.markets[symbol].id, SETTLE_TIMEOUT_S, poll_s=0.1)
+        accepted = wait_market_applied(ctx, ctx.resolve_market(symbol).id, SETTLE_TIMEOUT_S, poll_s=0.1)
         assert accepted == len(created)
         client = app.test_client()
         book = client.get(f"/api/orderbook/{symbol}").json

@@ -22,7 +22,7 @@ def test_two_workers_at_once_settle_each_command_once(app, make_user):
     ctx = runtime_of(app).ctx
     symbol = "D" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
-    spec = ctx.markets[symbol]
+    spec = ctx.resolve_market(symbol)
     rng = random.Random(42)
     users = [make_user("d", USD="1000000", **{symbol: "1000"}) for _ in range(5)]
     workers = [WorkerProcess(f"worker-twin-{n}", **SMALL_BATCHES) for n in range(2)]

@@ -39,7 +39,7 @@ def test_worker_killed_five_times_mid_batch_loses_and_doubles_no_fill(app, make_
     ctx = runtime_of(app).ctx
     symbol = "K" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
-    spec = ctx.markets[symbol]
+    spec = ctx.resolve_market(symbol)
     rng = random.Random(SEED)
     users = [make_user("k", USD="1000000", **{symbol: "1000"}) for _ in range(6)]
     for _ in range(ORDERS):

@@ -64,7 +64,7 @@ def test_deposit_and_withdraw_move_exact_decimals(cli, client):
     (["deposit", "{user}", "USD", "10000000000000"], "VALIDATION_ERROR"),
     (["rotate-key", "2000000000"], "NOT_FOUND"),
     (["add-market", "btc"], "VALIDATION_ERROR"),
-    (["add-market", "BTC"], "VALIDATION_ERROR"),
+    (["add-market", "BTC"], "ALREADY_EXISTS"),
     (["add-market", "QQ" + "1", "--quantity-step", "0.000000001"], "VALIDATION_ERROR"),
     (["add-market", "QQ3", "--price-step", "0.000001", "--quantity-step", "0.0000000001"], "VALIDATION_ERROR"),
     (["add-market", "QQ4", "--price-step", "0.0000001", "--quantity-step", "0.00000001"], "VALIDATION_ERROR"),

@@ -68,7 +68,7 @@ def test_each_order_of_a_batch_is_held_in_arrival_order_and_refused_alone(ctx, m
     orders, events, ledger = rows(ctx, [order["id"] for order in placed])
     assert len(orders) == 4 and len(events) == 4 and len(ledger) == 4
     # The refused order took no sequence number: each market's numbers are consecutive, in arrival order.
-    btc = sorted((order.seq, order.id) for order in orders if order.market_id == ctx.markets["BTC"].id)
+    btc = sorted((order.seq, order.id) for order in orders if order.market_id == ctx.resolve_market("BTC").id)
     assert [seq for seq, _ in btc] == list(range(btc[0][0], btc[0][0] + 3))
     assert [order_id for _, order_id in btc] == sorted(order_id for _, order_id in btc)
     assert {(event.market_id, event.seq, event.order_id) for event in events} == {

@@ -39,7 +39,7 @@ def test_a_merge_into_an_order_filled_in_the_same_batch_still_rests_the_merged_r
     sell = place(seller, "sell", "1")
     merged = place(buyer, "buy", "2")
     assert merged["id"] == first["id"] and merged["quantity"] == Decimal("3")
-    runtime = MarketRuntime(ctx.markets[symbol])
+    runtime = MarketRuntime(ctx.resolve_market(symbol))
     batch = settle_commands(runtime, [], ctx, up_to_seq=3)
     assert (batch.commands, batch.trades) == (3, 1)
     assert runtime.book.get(first["id"]) == 2 * 10**8  # the merged rest is in the matching book, not only in the DB

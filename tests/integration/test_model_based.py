@@ -2,12 +2,13 @@
 real worker (`consumer.py`), every outcome compared with an independent reference exchange written from
 the API contract (tests/support/reference_exchange.py), exactly.
 
-Several users trade in two fresh markets (so no other test's orders are in their books) with every order
-type: limit GTC / IOC / FOK / post-only, market sell by quantity, market buy by quantity and by
-quote_quantity, self-trades, cancels of open and of final orders (409), deposits, withdrawals (some
-insufficient) and orders the user cannot pay for (400). Each command waits until the worker applied it,
-so its outcome is deterministic. Every answer's status and code, each order's status and filled quantity,
-and at the end every balance (available and locked) and the multiset of trades must equal the model's.
+Several users trade in two fresh markets (so no other test's orders are in their books), the second one
+charging fees, with every order type: limit GTC / IOC / FOK / post-only, market sell by quantity, market buy
+by quantity and by quote_quantity, self-trades, cancels of open and of final orders (409), deposits,
+withdrawals (some insufficient), orders the user cannot pay for (400), markets halted and resumed (orders
+409 meanwhile) and fee rates changed. Each command waits until the worker applied it, so its outcome is
+deterministic. Every answer's status and code, each order's status, filled quantity and fee, and at the end
+every balance (available and locked), the fees collected and the multiset of trades must equal the model's.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ APPLY_TIMEOUT_S = 30
 PAGE_ROWS_MAX = 1000
 KIND_WEIGHTS = {"limit": 30, "ioc": 6, "fok": 6, "post_only": 6, "market_sell": 6, "market_buy_quantity": 6,
                 "market_buy_quote": 6, "cancel_open": 12, "cancel_final": 4, "deposit": 5, "withdraw": 6,
-                "unaffordable": 3}
+                "unaffordable": 3, "halt_or_resume": 2, "fee_rates": 2}
+FEE_RATES = [Decimal("0"), Decimal("0.0005"), Decimal("0.001"), Decimal("0.0025"), Decimal("0.1")]
 
 
 def _price(rng: random.Random) -> Decimal:
@@ -64,7 +66,7 @@ class Stream:
         self.url, self.admin, self.ctx, self.symbols, self.rng = api_url, admin_headers, ctx, symbols, rng
         self.http = requests.Session()
         self.model = ReferenceExchange(ctx.settings.market_buy_collar_percent)
-        self.market_ids = {symbol: ctx.markets[symbol].id for symbol in symbols}
+        self.market_ids = {symbol: ctx.resolve_market(symbol).id for symbol in symbols}
         self.users: dict[int, dict] = {}
         self.kinds = Counter()
         self.outcomes = Counter()
@@ -85,7 +87,8 @@ class Stream:
 
     def check_order(self, order: RefOrder) -> None:
         seen = self.call("GET", f"/api/orders/{order.id}", self.users[order.user], 200)["order"]
-        assert (seen["status"], Decimal(seen["filled_quantity"])) == (order.status, order.filled), (seen, order)
+        assert (seen["status"], Decimal(seen["filled_quantity"]), Decimal(seen["fee"])) == (
+            order.status, order.filled, order.fee), (seen, order)
 
     # --- commands ------------------------------------------------------------------------------------------
 
@@ -117,7 +120,7 @@ class Stream:
             return
         answer = self.call("POST", "/api/orders", self.users[user], 201, json=body)["order"]
         order = RefOrder(answer["id"], user, symbol, side, type_, "IOC" if type_ == "market" else tif, post_only,
-                         price, quantity, quote_quantity, hold)
+                         price, quantity, quote_quantity, hold, quote=self.model.quote_of(symbol))
         trades_before = len(self.model.trades)
         self.model.accept(order)
         self.wait_applied(symbol)
@@ -135,6 +138,21 @@ class Stream:
         if expected == 202:
             self.wait_applied(order.symbol)
             self.check_order(order)
+
+    def patch_market(self, symbol: str, **body) -> None:
+        self.call("PATCH", f"/api/admin/markets/{symbol}-{QUOTE}", self.admin, 200, json=body)
+
+    def halt_or_resume(self, symbol: str) -> None:
+        """Resume a halted market, else halt this one (so halts stay short and trading goes on)."""
+        halted = [s for s in self.symbols if self.model.markets[s].halted]
+        target = halted[0] if halted else symbol
+        self.patch_market(target, status="trading" if halted else "halted")
+        self.model.set_halted(target, not halted)
+
+    def change_fee_rates(self, symbol: str) -> None:
+        maker, taker = self.rng.choice(FEE_RATES), self.rng.choice(FEE_RATES)
+        self.patch_market(symbol, maker_fee_rate=str(maker), taker_fee_rate=str(taker))
+        self.model.set_fee_rates(symbol, maker, taker)
 
     def random_command(self) -> None:
         rng, model = self.rng, self.model
@@ -163,6 +181,10 @@ class Stream:
             self.cancel(rng.choice(open_orders))
         elif kind == "cancel_final":
             self.cancel(rng.choice(final_orders))
+        elif kind == "halt_or_resume":
+            self.halt_or_resume(symbol)
+        elif kind == "fee_rates":
+            self.change_fee_rates(symbol)
         elif kind == "deposit":
             asset = rng.choice([QUOTE, *self.symbols])
             value = Decimal(rng.randint(100, 5000)) if asset == QUOTE else Decimal(rng.randint(1, 50))
@@ -185,8 +207,15 @@ class Stream:
                 return rows
             before = page[-1]["id"]
 
-    def assert_equal_to_model(self) -> None:
+    def fees_collected(self) -> dict[str, Decimal]:
+        return {fee["currency_symbol"]: Decimal(fee["amount"])
+                for fee in self.call("GET", "/api/admin/fees", self.admin, 200)["fees"]}
+
+    def assert_equal_to_model(self, fees_before: dict[str, Decimal]) -> None:
         model = self.model
+        fees = self.fees_collected()
+        for asset in {QUOTE, *self.symbols}:  # the fee account is shared: what this stream added to it
+            assert fees.get(asset, 0) - fees_before.get(asset, 0) == model.fees[asset], asset
         for user, headers in self.users.items():
             seen = {o["id"]: (o["status"], Decimal(o["filled_quantity"]))
                     for o in self._pages("/api/orders", headers, "orders", userId=user)}
@@ -207,8 +236,9 @@ class Stream:
 def test_random_command_stream_through_the_api_matches_the_reference_model(app, admin_headers, stack_env):
     ctx = runtime_of(app).ctx
     symbols = ["M" + uuid.uuid4().hex[:9].upper() for _ in range(2)]
-    for symbol in symbols:
-        add_market(symbol, ctx)
+    add_market(symbols[0], ctx)
+    fee_rates = {"maker_fee_rate": Decimal("0.001"), "taker_fee_rate": Decimal("0.002")}
+    add_market(symbols[1], ctx, **fee_rates)
     # A broker of its own: a fresh consumer group joins in seconds, so Kafka (not the slower catch-up from
     # the database) delivers each command.
     broker = Broker("broker-model")
@@ -218,11 +248,13 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
         worker.wait_logged('"partitions assigned"')
         started = time.monotonic()
         stream = Stream(api.url, admin_headers, ctx, symbols, random.Random(SEED))
+        stream.model.set_fee_rates(symbols[1], fee_rates["maker_fee_rate"], fee_rates["taker_fee_rate"])
+        fees_before = stream.fees_collected()
         for _ in range(USERS):
             stream.add_user({QUOTE: Decimal(5000), symbols[0]: Decimal(50), symbols[1]: Decimal(50)})
         for _ in range(COMMANDS):
             stream.random_command()
-        stream.assert_equal_to_model()
+        stream.assert_equal_to_model(fees_before)
         elapsed_s = time.monotonic() - started
     finally:  # stop everything first: an assertion here would leak the rest and hide the test's failure
         worker_exit = worker.stop()
@@ -233,6 +265,7 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
     statuses = Counter(o.status for o in model.orders.values())
     assert len(model.trades) > 100 and statuses["rejected"] and statuses["cancelled"] and statuses["completed"]
     assert stream.outcomes[409] and stream.outcomes[400], stream.outcomes
+    assert stream.kinds["halt_or_resume"] and stream.kinds["fee_rates"] and any(model.fees.values())
     print(f"\nmodel-based: {COMMANDS} commands {dict(stream.kinds)} in {elapsed_s:.1f}s; answers "
           f"{dict(stream.outcomes)}; {len(model.orders)} orders {dict(statuses)}, {len(model.trades)} trades, "
           f"all equal to the reference model\n{reconcile_cli(stack_env['DATABASE_URL'])}")

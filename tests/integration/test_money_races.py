@@ -34,7 +34,7 @@ def market(ctx):
 
 def settle_all(ctx, symbol: str):
     """Apply every accepted command of the market in-process; returns the batch."""
-    spec = ctx.market(symbol)
+    spec = ctx.resolve_market(symbol)
     with ctx.uow() as uow:
         accepted = settlement.accepted_seq(uow.session, spec.id)
     return settle_commands(MarketRuntime(spec), [], ctx, up_to_seq=accepted)
@@ -71,7 +71,7 @@ def test_first_quote_deposits_racing_the_sellers_first_proceeds_all_count(client
     taker = make_user("taker", USD=str(SELLERS_PER_ROUND * ROUNDS))
     worker = WorkerProcess("worker-first-credit", KAFKA_MAX_POLL_INTERVAL_MS="3000")
     try:
-        market_id = ctx.market(market).id
+        market_id = ctx.resolve_market(market).id
         for round_index in range(ROUNDS):
             sellers = [make_user("seller", **{market: "1"}) for _ in range(SELLERS_PER_ROUND)]
             for seller in sellers:

@@ -8,7 +8,6 @@ so that masking it is actually tested.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from decimal import Decimal
 
@@ -26,6 +25,7 @@ from orders_app.worker import Worker
 from tests.processes import LOG_DIR, ApiServer, WorkerProcess
 from tests.support.metrics import scrape
 from tests.support.names import unique_name
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 SETTLE_TIMEOUT_S = 30
@@ -59,16 +59,6 @@ def value(samples: dict, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def wait_until(predicate, timeout_s: float = SETTLE_TIMEOUT_S, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached after {timeout_s}s")
-
-
 def log_lines(path) -> list[dict]:
     lines = []
     for raw in path.read_text(errors="replace").splitlines():
@@ -94,9 +84,9 @@ def test_sequence_lag_and_outbox_backlog_gauges_follow_the_database(app, ctx, ma
 
     with ctx.uow() as uow:
         target = uow.session.execute(select(MarketSequence.last_seq)
-                                     .where(MarketSequence.market_id == ctx.markets[symbol].id)).scalar_one()
+                                     .where(MarketSequence.market_id == ctx.resolve_market(symbol).id)).scalar_one()
     # Another worker of this suite may settle the market first; either way the lag must fall to zero.
-    worker._settle(symbol, [], up_to_seq=target)
+    worker._settle(ctx.resolve_market(symbol).name, [], up_to_seq=target)
     worker._refresh_gauges()
     assert worker_metrics.REGISTRY.get_sample_value("orders_worker_sequence_lag_commands", {"symbol": symbol}) == 0
 
@@ -156,7 +146,7 @@ def test_worker_metrics_move_when_orders_flow_and_request_ids_reach_its_log(proc
     # The request id of each order: in the API's request line and in the worker's settlement line.
     def worker_saw(order_id, request_id):
         for line in log_lines(worker.log_path):
-            if line.get("msg") == "orders settled" and line.get("market") == symbol:
+            if line.get("msg") == "orders settled" and line.get("market") == f"{symbol}-USD":  # logs name markets
                 if any(entry[0] == order_id and entry[2] == request_id for entry in line["orders"]):
                     return True
         return False
@@ -191,7 +181,7 @@ def test_commands_read_back_from_the_database_keep_their_request_ids(ctx, client
     cancelled = client.delete(f"/api/orders/{order_id}", headers={**alice.headers, "X-Request-ID": "trace-cancel"})
     assert cancelled.status_code == 202, cancelled.get_json()
     with ctx.uow() as uow:
-        market_id = ctx.markets["BTC"].id
+        market_id = ctx.resolve_market("BTC").id
         seqs = uow.session.execute(select(MarketSequence.last_seq).where(MarketSequence.market_id == market_id))
         last_seq = seqs.scalar_one()
         commands = settlement.commands_between(uow.session, market_id, 1, last_seq)

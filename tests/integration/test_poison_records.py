@@ -55,7 +55,7 @@ def new_book(client, ctx, **steps) -> Book:
 
 
 def settle(book: Book) -> int:
-    return wait_market_applied(book.ctx, book.ctx.markets[book.symbol].id)
+    return wait_market_applied(book.ctx, book.ctx.resolve_market(book.symbol).id)
 
 
 def status_of(ctx, order_id: int) -> tuple[str, str | None]:
@@ -131,7 +131,7 @@ def test_a_record_that_differs_from_the_database_is_set_aside_and_the_databases_
     foreign = other.place(maker, order_type="sell", price="10", quantity="1")
     next_seq = settle(book) + 1
     settle(other)
-    market_id = ctx.markets[book.symbol].id
+    market_id = ctx.resolve_market(book.symbol).id
     key = f"forged-{uuid.uuid4().hex[:8]}".encode()
     record = (forged_command(book.symbol, market_id, next_seq, resting, "cancel_requested")
               if forgery == "cancel_of_a_resting_order"
@@ -173,8 +173,8 @@ def test_an_order_the_engine_cannot_take_is_rejected_with_its_hold_released_and_
     seller = make_user("s", **{book.symbol: "2"})
     # A price finer than the market's step, as a row edited by hand or a step changed under resting orders
     # would have: the API is made to accept it by a step it believes is finer.
-    spec = ctx.markets[book.symbol]
-    ctx.markets = ctx.markets | {book.symbol: dataclasses.replace(spec, price_step=Decimal("0.000000001"))}
+    spec = ctx.resolve_market(book.symbol)
+    ctx.markets = ctx.markets | {spec.name: dataclasses.replace(spec, price_step=Decimal("0.000000001"))}
     ctx._reloaded_at = time.monotonic() + 60
     try:
         off_step = book.place(seller, order_type="sell", price="10.000000001", quantity="1")

@@ -55,7 +55,7 @@ def symbol_of(market: str) -> str:
 
 def market_id(ctx, market: str) -> int:
     ctx.reload_markets(force=True)
-    return ctx.markets[symbol_of(market)].id
+    return ctx.markets[market].id  # keyed by name
 
 
 def pushed_at_lag_s(message: dict, item: dict) -> float:

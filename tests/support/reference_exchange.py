@@ -14,6 +14,10 @@ wait for that); `hold` then `apply` split the two, for orders accepted while no 
   user's own first resting order or is rejected; post-only is rejected if it would cross.
 - Settling: the buyer pays price x quantity from the hold (a limit buy's price improvement is released at
   once), the seller receives it; a final order's remaining hold is released.
+- Markets are pairs: each market (named here by its base, as the tests do) has a quote asset (default USD),
+  fee rates and a status. A halted market refuses orders (409 MARKET_HALTED); cancels still work. On each
+  trade the taker pays the taker rate and the maker the maker rate on what it receives (the buyer base, the
+  seller quote), rounded up to that asset's scale and never more than it received; the fee account gets it.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from decimal import Decimal
 QUOTE = "USD"
 QUANTITY_STEP = Decimal("0.00000001")
 QUOTE_STEP = Decimal("0.00000000000001")  # the quote asset's 14 decimals
+BASE_STEP = Decimal("0.00000001")  # a base asset's 8 decimals
 FINAL_STATUSES = ("completed", "cancelled", "rejected")
 ZERO = Decimal(0)
 EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.InvalidOperation])
@@ -34,6 +39,22 @@ class Refused(Exception):
     def __init__(self, status: int, code: str):
         super().__init__(f"{status} {code}")
         self.status, self.code = status, code
+
+
+@dataclass
+class RefMarket:
+    quote: str = QUOTE
+    base_step: Decimal = BASE_STEP  # the smallest unit of each asset: fees round up to it
+    quote_step: Decimal = QUOTE_STEP
+    maker_rate: Decimal = ZERO
+    taker_rate: Decimal = ZERO
+    halted: bool = False
+
+
+def fee_on(amount: Decimal, rate: Decimal, step: Decimal) -> Decimal:
+    """amount x rate, rounded up to `step`, at most `amount`."""
+    return min(amount, EXACT.multiply(amount, rate).quantize(step, rounding=decimal.ROUND_CEILING,
+                                                             context=decimal.Context(prec=60)))
 
 
 @dataclass(eq=False)
@@ -51,6 +72,8 @@ class RefOrder:
     hold: Decimal  # what is still held for it
     filled: Decimal = ZERO
     status: str = "pending"
+    quote: str = QUOTE
+    fee: Decimal = ZERO
 
     @property
     def remaining(self) -> Decimal:
@@ -58,7 +81,7 @@ class RefOrder:
 
     @property
     def hold_asset(self) -> str:
-        return QUOTE if self.side == "buy" else self.symbol
+        return self.quote if self.side == "buy" else self.symbol
 
 
 class ReferenceExchange:
@@ -68,6 +91,20 @@ class ReferenceExchange:
         self.orders: dict[int, RefOrder] = {}
         self.resting: dict[str, list[RefOrder]] = defaultdict(list)
         self.trades: list[tuple] = []  # (symbol, price, quantity, buy order id, sell order id, taker side)
+        self.markets: dict[str, RefMarket] = defaultdict(RefMarket)
+        self.fees: dict[str, Decimal] = defaultdict(lambda: ZERO)  # what the fee account received, per asset
+
+    def quote_of(self, symbol: str) -> str:
+        return self.markets[symbol].quote
+
+    # --- market administration ----------------------------------------------------------------------------
+
+    def set_fee_rates(self, symbol: str, maker_rate: Decimal, taker_rate: Decimal) -> None:
+        market = self.markets[symbol]
+        market.maker_rate, market.taker_rate = maker_rate, taker_rate
+
+    def set_halted(self, symbol: str, halted: bool) -> None:
+        self.markets[symbol].halted = halted
 
     # --- funding ------------------------------------------------------------------------------------------
 
@@ -96,7 +133,11 @@ class ReferenceExchange:
 
     def hold_for(self, user: int, symbol: str, side: str, type_: str, price: Decimal | None,
                  quantity: Decimal | None, quote_quantity: Decimal | None) -> Decimal:
-        """What an order holds at acceptance; Refused if the user has not that much available."""
+        """What an order holds at acceptance; Refused if its market is halted or the user has not that much
+        available."""
+        market = self.markets[symbol]
+        if market.halted:
+            raise Refused(409, "MARKET_HALTED")
         if side == "sell":
             hold = quantity
         elif type_ == "limit":
@@ -111,8 +152,8 @@ class ReferenceExchange:
                 if wanted == 0:
                     break
             collared = EXACT.divide(EXACT.multiply(cost, 100 + self.collar_percent), 100)
-            hold = collared.quantize(QUOTE_STEP, rounding=decimal.ROUND_CEILING)
-        if self.available(user, QUOTE if side == "buy" else symbol) < hold:
+            hold = collared.quantize(market.quote_step, rounding=decimal.ROUND_CEILING)
+        if self.available(user, market.quote if side == "buy" else symbol) < hold:
             raise Refused(400, "INSUFFICIENT_FUNDS")
         return hold
 
@@ -185,14 +226,24 @@ class ReferenceExchange:
 
     def _trade(self, taker: RefOrder, maker: RefOrder, price: Decimal, quantity: Decimal) -> None:
         buy, sell = (taker, maker) if taker.side == "buy" else (maker, taker)
+        market = self.markets[taker.symbol]
         paid = EXACT.multiply(price, quantity)
         held = EXACT.multiply(buy.price, quantity) if buy.type == "limit" else paid  # price improvement released
-        self._move(buy.user, QUOTE, held - paid, -held)
+        self._move(buy.user, market.quote, held - paid, -held)
         buy.hold -= held
         self._move(buy.user, buy.symbol, quantity, ZERO)
         self._move(sell.user, sell.symbol, ZERO, -quantity)
         sell.hold -= quantity
-        self._move(sell.user, QUOTE, paid, ZERO)
+        self._move(sell.user, market.quote, paid, ZERO)
+        buyer_rate, seller_rate = ((market.taker_rate, market.maker_rate) if taker.side == "buy"
+                                   else (market.maker_rate, market.taker_rate))
+        for order, asset, received, rate, step in ((buy, buy.symbol, quantity, buyer_rate, market.base_step),
+                                                   (sell, market.quote, paid, seller_rate, market.quote_step)):
+            fee = fee_on(received, rate, step)
+            if fee:
+                self._move(order.user, asset, -fee, ZERO)
+                self.fees[asset] = EXACT.add(self.fees[asset], fee)
+                order.fee = EXACT.add(order.fee, fee)
         for order in (buy, sell):
             order.filled += quantity
         self.trades.append((taker.symbol, price, quantity, buy.id, sell.id, taker.side))

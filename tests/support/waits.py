@@ -33,3 +33,14 @@ def wait_market_applied(ctx, market_id: int, timeout_s: float = SETTLE_TIMEOUT_S
         if time.monotonic() > deadline:
             raise AssertionError(f"market {market_id} not settled after {timeout_s}s: applied {applied} of {accepted}")
         time.sleep(poll_s)
+
+
+def wait_until(predicate, timeout_s: float = SETTLE_TIMEOUT_S, what: str = "condition", poll_s: float = 0.2):
+    """Until `predicate()` is truthy; returns that value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(poll_s)
+    raise AssertionError(f"{what} not reached after {timeout_s}s")

@@ -71,7 +71,8 @@ def _order(order_id: int, user_id: int, side: str, price: Decimal, quantity: Dec
     hold = price * quantity if side == "buy" else quantity
     return SimpleNamespace(id=order_id, user_id=user_id, side=side, type="limit", time_in_force="GTC",
                            post_only=False, price=price, quantity=quantity, filled_quantity=Decimal(0),
-                           filled_quote=Decimal(0), locked_amount=hold, status="pending", status_reason=None)
+                           filled_quote=Decimal(0), locked_amount=hold, status="pending", status_reason=None,
+                           fee=Decimal(0))
 
 
 @settings(max_examples=200, deadline=None)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import sessionmaker
 
+from orders_app.config import Settings
 from orders_app.repositories import markets
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext
@@ -32,13 +33,15 @@ def test_requests_that_missed_a_new_market_while_another_reloaded_it_all_find_it
     missed it too and waits for that reload, which it may not repeat (once a second). Both must find the market:
     the state machine saw 400 UNKNOWN_SYMBOL for one of three concurrent orders in a fresh market."""
     loading = threading.Event()
-    monkeypatch.setattr(markets, "load_markets", lambda session: (loading.wait(10), {"NEW": NEW})[1])
+    monkeypatch.setattr(markets, "load_markets", lambda session: (loading.wait(10), {"NEW-USD": NEW})[1])
     monkeypatch.setattr(markets, "load_asset_scales", lambda session: {"USD": 14})
-    ctx = ServiceContext(None, sessionmaker(), MissesCounted(), {})
+    monkeypatch.setattr(markets, "fee_user_id", lambda session: 1)
+    settings = Settings(database_url="unused", kafka_bootstrap_servers="unused", admin_token="unused")
+    ctx = ServiceContext(settings, sessionmaker(), MissesCounted(), {})
     found = {}
 
     def look_up(name):
-        found[name] = ctx.market("NEW")
+        found[name] = ctx.resolve_market("NEW")
     first = threading.Thread(target=look_up, args=("first",))
     first.start()
     assert ctx.markets.missed.acquire(timeout=10)  # the first missed it and is reloading
