@@ -53,6 +53,14 @@ class ServiceContext:
             spec = self.markets.get(symbol)
         return spec
 
+    def resolve_market(self, name: str) -> MarketSpec | None:
+        """The market a request names: `BASE-QUOTE`, or a bare base asset (its market, `BASE-<QUOTE_CURRENCY>`)."""
+        base, dash, quote = name.partition("-")
+        spec = self.market(base)
+        if spec is None or (dash and spec.quote_asset != quote):
+            return None
+        return spec
+
     def asset_scale(self, asset: str) -> int | None:
         scale = self.asset_scales.get(asset)
         if scale is None:

@@ -27,7 +27,8 @@ def order_book(symbol: str, depth: int, ctx: ServiceContext) -> dict:
 def trade_history(symbol: str, limit: int, before_id: int | None, ctx: ServiceContext) -> list[dict]:
     market = _market(symbol, ctx)
     with ctx.uow() as uow:
-        return [{"id": t.id, "currency_symbol": symbol, "price": t.price, "quantity": t.quantity,
+        return [{"id": t.id, "currency_symbol": market.symbol, "market": market.name, "price": t.price,
+                 "quantity": t.quantity,
                  "buy_order_id": t.buy_order_id, "sell_order_id": t.sell_order_id, "taker_side": t.taker_side,
                  "timestamp": iso_utc(t.created_at)}
                 for t in trades.page(uow.session, market.id, limit, before_id)]
