@@ -69,7 +69,7 @@ class LoadedOnItsOwn(fields.Nested):
     """Documented as the nested schema, loaded as given: each item is then loaded on its own, so that one
     invalid item is refused alone instead of failing the whole request."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
         return value
 
 

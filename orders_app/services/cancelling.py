@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -97,7 +98,7 @@ def request_cancel_all(command: RequestCancelAll, principal: Principal, ctx: Ser
     orders_max = ctx.settings.max_open_orders_per_user
     while len(views) < orders_max:
         limit = min(CANCEL_ALL_ORDERS_PER_TRANSACTION, orders_max - len(views))
-        requested = run_transaction(lambda limit=limit: _record_cancel_requests(command, market_id, limit, ctx))
+        requested = run_transaction(partial(_record_cancel_requests, command, market_id, limit, ctx))
         ctx.publish(requested.to_publish)
         views.extend(requested.orders)
         if len(requested.orders) < limit:
@@ -118,7 +119,7 @@ def _record_cancel_requests(command: RequestCancelAll, market_id: int | None, li
         by_market: dict[int, list[Order]] = {}
         for order in to_cancel:
             by_market.setdefault(order.market_id, []).append(order)
-        commands = []
+        commands: list[OutgoingCommand] = []
         for market_id_ in sorted(by_market):
             market, market_orders = ctx.market_by_id(market_id_), by_market[market_id_]
             first_seq = markets.take_seqs(session, market.id, len(market_orders)) - len(market_orders) + 1

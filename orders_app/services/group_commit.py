@@ -33,7 +33,7 @@ WAIT_TIMEOUT_S = 60.0  # a request stops waiting for its batch (503 ORDER_STATUS
 class _Ticket:
     prepared: PreparedOrder
     done: threading.Event = field(default_factory=threading.Event)
-    outcome: object = None
+    outcome: PlacedOrder | BaseException | None = None
 
 
 class GroupCommitter:
@@ -59,10 +59,13 @@ class GroupCommitter:
         self._ensure_thread()
         self._queue.put(tickets)
         deadline = time.monotonic() + WAIT_TIMEOUT_S
-        return [ticket.outcome if ticket.done.wait(max(0.0, deadline - time.monotonic())) else OrderStatusUnknown(
-                    "The order's batch did not finish in time: it may still be recorded. Retry with the same "
-                    "client_order_id, or look for the order before placing it again.")
-                for ticket in tickets]
+        outcomes: list[PlacedOrder | BaseException] = []
+        for ticket in tickets:
+            finished = ticket.done.wait(max(0.0, deadline - time.monotonic()))
+            outcomes.append(ticket.outcome if finished and ticket.outcome is not None else OrderStatusUnknown(
+                "The order's batch did not finish in time: it may still be recorded. Retry with the same "
+                "client_order_id, or look for the order before placing it again."))
+        return outcomes
 
     def _ensure_thread(self) -> None:
         # Started on first use, so each gunicorn worker (forked after the app is built) gets its own.

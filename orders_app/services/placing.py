@@ -93,20 +93,24 @@ def place_orders(commands: list[PlaceOrder | DomainError], ctx: ServiceContext,
             outcomes[index] = command
             continue
         try:
-            outcome = _prepare(command, ctx)
+            prepared = _prepare(command, ctx)
         except DomainError as error:
-            outcome = error
-        if isinstance(outcome, PreparedOrder):
-            to_commit.append((index, outcome))
+            outcomes[index] = error
+            continue
+        if isinstance(prepared, PreparedOrder):
+            to_commit.append((index, prepared))
         else:
-            outcomes[index] = outcome
+            outcomes[index] = prepared
     if to_commit:
-        prepared = [one for _, one in to_commit]
-        committed = committer.submit_many(prepared) if committer is not None else place_batch(prepared, ctx)
+        batch = [one for _, one in to_commit]
+        committed: list[PlacedOrder | BaseException] = (
+            committer.submit_many(batch) if committer is not None else list(place_batch(batch, ctx)))
         for (index, _), outcome in zip(to_commit, committed, strict=True):
             outcomes[index] = outcome
+    answered = [outcome for outcome in outcomes if outcome is not None]
+    invariant(len(answered) == len(commands), "an order of the request got no answer")
     publish: list[PendingPublish] = []
-    for command, outcome in zip(commands, outcomes, strict=True):
+    for command, outcome in zip(commands, answered, strict=True):
         if isinstance(command, DomainError):
             continue
         if isinstance(outcome, DomainError):
@@ -116,7 +120,7 @@ def place_orders(commands: list[PlaceOrder | DomainError], ctx: ServiceContext,
                 ORDERS_ACCEPTED.labels(command.symbol, command.side, command.order_type).inc()
             publish.extend(outcome.to_publish)
     ctx.publish(publish)
-    return outcomes
+    return answered
 
 
 def _prepare(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder | PreparedOrder:
