@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
+
+from orders_app.services import group_commit
 
 
 def _limit_buy(price: str = "1", quantity: str = "1", symbol: str = "BTC", **extra) -> dict:
@@ -116,6 +119,32 @@ def test_a_batch_answers_each_order_as_it_would_be_answered_alone_in_order(clien
         alone = client.post("/api/orders", json=bodies[index], headers=user.headers)
         expected = results[index] if index else {**results[0], "status": 200}
         assert {"status": alone.status_code, **alone.json} == expected
+
+
+def test_a_batch_whose_commit_outlives_the_wait_answers_each_order_unknown_and_a_retry_finds_them(
+        client, make_user, monkeypatch):
+    user = make_user(USD="100")
+    batch_may_finish = threading.Event()
+    real_place_batch = group_commit.place_batch
+
+    def slow_place_batch(batch, ctx_):
+        batch_may_finish.wait(10)
+        return real_place_batch(batch, ctx_)
+    monkeypatch.setattr(group_commit, "place_batch", slow_place_batch)
+    monkeypatch.setattr(group_commit, "WAIT_TIMEOUT_S", 0.2)
+    bodies = {"orders": [_limit_buy(client_order_id="late-1"), _limit_buy(client_order_id="late-2")]}
+    try:
+        response = client.post("/api/orders/batch", json=bodies, headers=user.headers)
+    finally:
+        batch_may_finish.set()
+    monkeypatch.undo()
+    assert response.status_code == 200
+    assert [(result["status"], result["error"]["code"]) for result in response.json["results"]] == [
+        (503, "ORDER_STATUS_UNKNOWN")] * 2
+    retried = client.post("/api/orders/batch", json=bodies, headers=user.headers).json["results"]
+    assert [(result["status"], result["order"]["client_order_id"]) for result in retried] == [
+        (200, "late-1"), (200, "late-2")]
+    assert user.balances()["USD"]["locked"] == "2"
 
 
 @pytest.mark.parametrize("body", [{"orders": []}, {"orders": [_limit_buy()] * 21}, {"orders": "x"}, {},
