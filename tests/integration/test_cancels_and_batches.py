@@ -162,3 +162,11 @@ def test_every_new_endpoint_is_in_the_openapi_document(client):
     assert {"delete"} <= set(paths["/api/orders"])
     assert {"delete"} <= set(paths["/api/orders/by-client-id/{client_order_id}"])
     assert {"get"} <= set(paths["/api/fills"])
+    schemas = client.get("/openapi.json").json["components"]["schemas"]
+
+    def body_ref(path: str) -> str:
+        return paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    items = schemas[body_ref("/api/orders/batch").rsplit("/", 1)[1]]["properties"]["orders"]["items"]
+    assert items == {"$ref": body_ref("/api/orders")}  # each order documented as a single order's body
+    reason = schemas["Order"]["properties"]["status_reason"]
+    assert reason["nullable"] is True and {"filled", "user_cancel", "market_halted", None} <= set(reason["enum"])
