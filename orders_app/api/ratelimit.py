@@ -3,7 +3,8 @@
 Runs after authentication and before validation and the service: a limited request is answered
 `429 RATE_LIMITED` with `Retry-After` (whole seconds, at least 1) and changes nothing. A batch of orders
 takes one token per order (`limit_order_batch`). A user has one active API key, so the bucket is the
-user's (rotating the key does not refill it). The admin token is not limited. The buckets are shared by every gunicorn worker of the host (orders_app/ratelimit.py).
+user's (rotating the key does not refill it). The admin token is not limited. The buckets are shared by
+every gunicorn worker of the host (orders_app/ratelimit.py).
 """
 from __future__ import annotations
 
