@@ -28,7 +28,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     token and connects to Kafka at once)."""
     import swagger_ui_bundle
 
-    from orders_app.api import admin, balances, health, market, orders, page
+    from orders_app.api import admin, balances, fills, health, market, orders, page
     from orders_app.api.base import Api
     from orders_app.bootstrap import bootstrap, engine_options
     from orders_app.cli import register_commands
@@ -54,7 +54,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "the admin token, or a user's API key"}}}})
-    for blueprint in (orders.blp, balances.blp, market.blp, admin.blp, health.blp):
+    for blueprint in (orders.blp, fills.blp, balances.blp, market.blp, admin.blp, health.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(page.blp)
     register_error_handlers(app)

@@ -165,6 +165,12 @@ def _validation_sentence(field: str | None, sentence: str) -> str:
     return sentence
 
 
+def validation_failed(messages) -> ValidationFailed:
+    """marshmallow/webargs messages as the one VALIDATION_ERROR they render as (the first problem)."""
+    field, sentence = first_validation_message(messages)
+    return ValidationFailed(_validation_sentence(field, sentence), field)
+
+
 def register_error_handlers(app: Flask) -> None:
     def render(status: int, code: str, message: str, field: str | None = None, retry_after_s: int | None = None):
         response = jsonify(error_body(code, message, field))
@@ -179,16 +185,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def on_validation_error(error: ValidationError):
-        field, sentence = first_validation_message(error.messages)
-        return render(400, "VALIDATION_ERROR", _validation_sentence(field, sentence), field)
+        return on_domain_error(validation_failed(error.messages))
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException):
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         if status == 422 or "messages" in data:
-            field, sentence = first_validation_message(data.get("messages"))
-            return render(400, "VALIDATION_ERROR", _validation_sentence(field, sentence), field)
+            return on_domain_error(validation_failed(data.get("messages")))
         code = _HTTP_CODES.get(status, "ERROR" if status < 500 else "INTERNAL_ERROR")
         message = _HTTP_MESSAGES.get(status) or error.description or "Request failed."
         response = render(status, code, message, retry_after_s=RETRY_AFTER_S if status == 503 else None)

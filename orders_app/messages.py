@@ -44,6 +44,21 @@ class RequestCancel:
 
 
 @dataclass(frozen=True)
+class RequestCancelByClientId:
+    user_id: int
+    client_order_id: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestCancelAll:
+    """Cancel every open order of a user, or of a user in one market (`market`: a name or a base asset)."""
+    user_id: int
+    market: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Fund:
     """A deposit (direction "deposit") or withdrawal ("withdrawal") by the admin."""
     user_id: int
@@ -58,6 +73,15 @@ class OrderQuery:
     symbol: str | None = None
     side: str | None = None
     status: str | None = None
+    limit: int = 100
+    before_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FillQuery:
+    user_id: int
+    market: str | None = None
+    order_id: int | None = None
     limit: int = 100
     before_id: int | None = None
 

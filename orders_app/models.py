@@ -215,6 +215,9 @@ class Trade(Base):
     match_index: Mapped[int] = mapped_column(Integer)  # its position among that command's trades
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     __table_args__ = (Index("ix_trades_market", "market_id", "id"),
+                      # a user's fills, newest first (GET /api/fills): one walk per side
+                      Index("ix_trades_buyer", "buyer_user_id", "id"),
+                      Index("ix_trades_seller", "seller_user_id", "id"),
                       # a command's trades can be written once only: a replay fails instead of doubling
                       UniqueConstraint("market_id", "seq", "match_index", name="uq_trades_command_match"))
 

@@ -15,6 +15,10 @@ SIDES = ("buy", "sell")
 ORDER_TYPES = ("limit", "market")
 TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
 STATUSES = ("pending", "partially_filled", "completed", "cancelled", "rejected")
+# Why an order became final; `unprocessable`: the matching worker could not take an order it had accepted.
+STATUS_REASONS = ("filled", "user_cancel", "ioc", "fok", "post_only", "self_trade", "market_no_liquidity",
+                  "market_budget", "market_halted", "unprocessable")
+LIQUIDITY = ("maker", "taker")
 ID_MAX = 2**63 - 1
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -62,6 +66,14 @@ def _strict_bool(**kwargs) -> fields.Boolean:
     return StrictBoolean(**kwargs)
 
 
+class LoadedOnItsOwn(fields.Nested):
+    """Documented as the nested schema, loaded as given: each item is then loaded on its own, so that one
+    invalid item is refused alone instead of failing the whole request."""
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        return value
+
+
 class RequestBody(Schema):
     class Meta:
         unknown = RAISE
@@ -90,6 +102,30 @@ class PlaceOrderRequest(RequestBody):
     client_order_id = fields.String(validate=WholeValue(CLIENT_ORDER_ID_PATTERN, error=(
         "client_order_id must be 1-64 characters of A-Z a-z 0-9 . _ : -")))
     userId = _id(metadata={"description": "optional for users (must be their own id); required for admin"})
+
+
+class PlaceOrdersRequest(RequestBody):
+    orders = fields.List(LoadedOnItsOwn(PlaceOrderRequest), required=True, validate=validate.Length(min=1, max=20),
+                         metadata={"description": "1-20 orders, each as for POST /api/orders"})
+
+
+class CancelByClientIdQuery(QueryArgs):
+    userId = QueryInteger(validate=validate.Range(min=1, max=ID_MAX),
+                          metadata={"description": "required with the admin token"})
+
+
+class CancelAllQuery(CancelByClientIdQuery):
+    currency_symbol = _symbol(metadata={"description": "only this market (BASE or BASE-QUOTE); all when absent"})
+
+
+class FillsQuery(QueryArgs):
+    userId = QueryInteger(validate=validate.Range(min=1, max=ID_MAX),
+                          metadata={"description": "required with the admin token"})
+    currency_symbol = _symbol(metadata={"description": "only this market (BASE or BASE-QUOTE)"})
+    order_id = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    before_id = QueryInteger(validate=validate.Range(min=1, max=ID_MAX),
+                             metadata={"description": "only fills of trades older than this trade id"})
 
 
 class OrderListQuery(QueryArgs):
@@ -155,19 +191,33 @@ class UpdateMarketRequest(RequestBody):
 
 # --- responses ---------------------------------------------------------------------------------------
 
+class ErrorDetail(Schema):
+    code = fields.String()
+    message = fields.String()
+    field = fields.String()
+
+
+class ErrorResponse(Schema):
+    error = fields.Nested(ErrorDetail)
+
+
 class OrderSchema(Schema):
     id = fields.Integer()
     user_id = fields.Integer()
     order_type = fields.String(metadata={"enum": list(SIDES)})
     type = fields.String(metadata={"enum": list(ORDER_TYPES)})
-    currency_symbol = fields.String()
+    currency_symbol = fields.String(metadata={"description": "the market's base asset"})
+    market = fields.String(metadata={"description": "the market, BASE-QUOTE", "example": "BTC-USD"})
     price = DecimalString(allow_none=True)
     quantity = DecimalString(allow_none=True)
     quote_quantity = DecimalString(allow_none=True)
     filled_quantity = DecimalString()
     sell_quantity = DecimalString(metadata={"description": "equals filled_quantity (original system)"})
     remaining_quantity = DecimalString(allow_none=True)
+    filled_quote = DecimalString(metadata={"description": "sum of price x quantity over its fills"})
     status = fields.String(metadata={"enum": list(STATUSES)})
+    status_reason = fields.String(allow_none=True, metadata={
+        "enum": [*STATUS_REASONS, None], "description": "why it became final; null while open"})
     time_in_force = fields.String(metadata={"enum": list(TIMES_IN_FORCE)})
     post_only = fields.Boolean()
     client_order_id = fields.String(allow_none=True)
@@ -184,6 +234,35 @@ class OrderResponse(Schema):
 
 class OrdersResponse(Schema):
     orders = fields.List(fields.Nested(OrderSchema))
+
+
+class BatchResult(Schema):
+    status = fields.Integer(metadata={"description": "what POST /api/orders would have answered for this order"})
+    order = fields.Nested(OrderSchema)
+    error = fields.Nested(ErrorDetail)
+
+
+class PlaceOrdersResponse(Schema):
+    results = fields.List(fields.Nested(BatchResult), metadata={"description": "one per order, in order"})
+
+
+class FillSchema(Schema):
+    trade_id = fields.Integer()
+    order_id = fields.Integer()
+    market = fields.String()
+    currency_symbol = fields.String()
+    side = fields.String(metadata={"enum": list(SIDES)})
+    price = DecimalString()
+    quantity = DecimalString()
+    quote_quantity = DecimalString(metadata={"description": "price x quantity"})
+    fee = DecimalString()
+    fee_asset = fields.String(metadata={"description": "the asset this fill received"})
+    liquidity = fields.String(metadata={"enum": list(LIQUIDITY)})
+    timestamp = fields.String()
+
+
+class FillsResponse(Schema):
+    fills = fields.List(fields.Nested(FillSchema))
 
 
 class BalanceSchema(Schema):
@@ -287,13 +366,3 @@ class CreateUserResponse(Schema):
 
 class StatusResponse(Schema):
     status = fields.String()
-
-
-class ErrorDetail(Schema):
-    code = fields.String()
-    message = fields.String()
-    field = fields.String()
-
-
-class ErrorResponse(Schema):
-    error = fields.Nested(ErrorDetail)

@@ -5,8 +5,11 @@ Tests never truncate: each creates uniquely named users through the admin API (`
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from tests.support.names import unique_name
 
@@ -19,6 +22,20 @@ def stack_env() -> dict[str, str]:
     if missing:
         pytest.exit(f"integration tests need {', '.join(missing)}: run them with ./dev test", returncode=2)
     return {key: os.environ[key] for key in REQUIRED_ENV}
+
+
+@pytest.fixture()
+def empty_database_url(stack_env):
+    """A database on the same server that `alembic upgrade head` never ran on."""
+    url = make_url(stack_env["DATABASE_URL"])
+    name = f"orders_empty_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP DATABASE {name}"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from typing import cast
 
 from sqlalchemy import CursorResult, and_, bindparam, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from orders_app.errors import invariant, present
 from orders_app.models import OPEN_STATUSES, Order, OrderAmendment
@@ -111,6 +112,29 @@ def mark_cancel_requested(session: Session, order_id: int, now: datetime) -> boo
         .where(Order.id == order_id, Order.status.in_(OPEN_STATUSES), Order.cancel_requested_at.is_(None))
         .values(cancel_requested_at=now, updated_at=now)))
     return result.rowcount == 1
+
+
+def lock_open_without_cancel_request(session: Session, user_id: int, market_id: int | None,
+                                     limit: int) -> list[Order]:
+    """The user's open orders (of one market if given) with no cancel requested, oldest first, locked
+    (ix_orders_user_status: walks the user's open orders only)."""
+    statement = (select(Order).where(Order.user_id == user_id, Order.status.in_(OPEN_STATUSES),
+                                     Order.cancel_requested_at.is_(None))
+                 .order_by(Order.id).limit(limit).with_for_update())
+    if market_id is not None:
+        statement = statement.where(Order.market_id == market_id)
+    return list(session.execute(statement).scalars())
+
+
+def mark_cancels_requested(session: Session, locked: list[Order], now: datetime) -> None:
+    """Record a cancel request on orders locked by `lock_open_without_cancel_request`, in one statement;
+    the loaded rows show it without being read again."""
+    session.execute(update(Order).where(Order.id.in_([order.id for order in locked]))
+                    .values(cancel_requested_at=now, updated_at=now)
+                    .execution_options(synchronize_session=False))
+    for order in locked:
+        set_committed_value(order, "cancel_requested_at", now)
+        set_committed_value(order, "updated_at", now)
 
 
 def lock_mergeable_buy(session: Session, user_id: int, market_id: int, price) -> Order | None:

@@ -51,7 +51,7 @@ def _merge(session, ctx: ServiceContext, command: PlaceOrder, checked: CheckedOr
     now = utc_now()
     orders.add_to_order(session, existing, seq=seq, quantity=checked.quantity, hold=hold_amount, now=now)
     session.refresh(existing)
-    view = order_view(existing, market.symbol)
+    view = order_view(existing, market)
     publish = record_market_event(session, ctx, "order_amended", market, seq, existing.id, view,
                                   command.request_id, now)
     return PlacedOrder(view, True, (publish,))

@@ -29,6 +29,7 @@ from orders_app.errors import (
     NotFound,
     TooManyOpenOrders,
     ValidationFailed,
+    invariant,
     present,
 )
 from orders_app.messages import PlaceOrder
@@ -38,6 +39,7 @@ from orders_app.repositories import accounts, markets, orders
 from orders_app.services import ServiceContext, utc_now
 from orders_app.services.events import (
     OutgoingCommand,
+    PendingPublish,
     record_market_events,
 )
 from orders_app.services.merging import may_merge, merge_into_pending_buy
@@ -66,36 +68,72 @@ class PreparedOrder:
 
 class Committer(Protocol):
     """Places prepared orders, possibly sharing one transaction with other requests' orders
-    (services/group_commit.py); returns once the order is durably committed, or raises its refusal."""
-    def submit(self, prepared: PreparedOrder) -> PlacedOrder: ...
+    (services/group_commit.py); returns once they are durably committed, each with its outcome."""
+    def submit_many(self, prepared: list[PreparedOrder]) -> list[PlacedOrder | BaseException]: ...
+
+
+ORDERS_PER_REQUEST_MAX = 20  # POST /api/orders/batch
 
 
 def place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer | None = None) -> PlacedOrder:
     """Accept (or refuse) one order; counted in /metrics by outcome."""
-    try:
-        placed = _place_order(command, ctx, committer)
-    except DomainError as error:
-        ORDERS_REFUSED.labels(error.code).inc()
-        raise
-    if placed.created:
-        ORDERS_ACCEPTED.labels(command.symbol, command.side, command.order_type).inc()
-    ctx.publish(placed.to_publish)
-    return placed
+    outcome = place_orders([command], ctx, committer)[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
-def _place_order(command: PlaceOrder, ctx: ServiceContext, committer: Committer | None) -> PlacedOrder:
+def place_orders(commands: list[PlaceOrder | DomainError], ctx: ServiceContext,
+                 committer: Committer | None = None) -> list[PlacedOrder | BaseException]:
+    """Accept or refuse each order on its own, exactly as if it came alone, answering in the order given
+    (an order already refused by the caller — its body invalid — answers that refusal). Those that need a
+    new order row go to the committer as one group (one transaction, in this order)."""
+    invariant(len(commands) <= ORDERS_PER_REQUEST_MAX, f"{len(commands)} orders in one request")
+    outcomes: list[PlacedOrder | BaseException | None] = [None] * len(commands)
+    to_commit: list[tuple[int, PreparedOrder]] = []
+    for index, command in enumerate(commands):
+        if isinstance(command, DomainError):
+            outcomes[index] = command
+            continue
+        try:
+            prepared = _prepare(command, ctx)
+        except DomainError as error:
+            outcomes[index] = error
+            continue
+        if isinstance(prepared, PreparedOrder):
+            to_commit.append((index, prepared))
+        else:
+            outcomes[index] = prepared
+    if to_commit:
+        batch = [one for _, one in to_commit]
+        committed: list[PlacedOrder | BaseException] = (
+            committer.submit_many(batch) if committer is not None else list(place_batch(batch, ctx)))
+        for (index, _), outcome in zip(to_commit, committed, strict=True):
+            outcomes[index] = outcome
+    answered = [outcome for outcome in outcomes if outcome is not None]
+    invariant(len(answered) == len(commands), "an order of the request got no answer")
+    publish: list[PendingPublish] = []
+    for command, outcome in zip(commands, answered, strict=True):
+        if isinstance(command, DomainError):
+            continue
+        if isinstance(outcome, DomainError):
+            ORDERS_REFUSED.labels(outcome.code).inc()
+        elif isinstance(outcome, PlacedOrder):
+            if outcome.created:
+                ORDERS_ACCEPTED.labels(command.symbol, command.side, command.order_type).inc()
+            publish.extend(outcome.to_publish)
+    ctx.publish(publish)
+    return answered
+
+
+def _prepare(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder | PreparedOrder:
+    """The checks that need no lock, and a merge into a pending buy (its own transaction) where one applies."""
     checked = check_order(command, ctx)
     if may_merge(command, ctx):
         merged = run_transaction(lambda: merge_into_pending_buy(command, checked, ctx))
         if merged is not None:
             return merged
-    prepared = PreparedOrder(command, checked, hold_amount(command, checked, ctx))
-    if committer is not None:
-        return committer.submit(prepared)
-    outcome = place_batch([prepared], ctx)[0]
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
+    return PreparedOrder(command, checked, hold_amount(command, checked, ctx))
 
 
 def place_batch(batch: list[PreparedOrder], ctx: ServiceContext) -> list[PlacedOrder | DomainError]:
@@ -167,7 +205,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             key = (prepared.command.user_id, client_order_id)
             if key in existing:
                 order = existing[key]
-                outcomes[index] = PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
+                outcomes[index] = PlacedOrder(order_view(order, ctx.market_by_id(order.market_id)), False)
             elif key in first_with_id:
                 repeat_of[index] = first_with_id[key]
             else:
@@ -223,7 +261,7 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
             # The view from what was inserted: reading rows back would cost round trips while the
             # markets' sequence locks are held.
             view = order_view(Order(id=order_id, status_reason=None, cancel_requested_at=None, **row),
-                              prepared.checked.market.symbol)
+                              prepared.checked.market)
             commands.append(OutgoingCommand("order_placed", prepared.checked.market, row["seq"], order_id, view,
                                           row["request_id"]))
         accounts.journal_many(session, ledger)
@@ -244,7 +282,7 @@ def _answer_repeats_committed_meanwhile(session: Session, ctx: ServiceContext, b
                if isinstance(outcome, (InsufficientFunds, TooManyOpenOrders))
                and (client_order_id := batch[index].command.client_order_id) is not None}
     for key, order in orders.find_by_client_order_ids(session, set(refused), locking=False).items():
-        outcomes[refused[key]] = PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
+        outcomes[refused[key]] = PlacedOrder(order_view(order, ctx.market_by_id(order.market_id)), False)
 
 
 def _with_repeats(outcomes: list, repeat_of: dict[int, int]) -> list[PlacedOrder | DomainError]:
@@ -281,4 +319,4 @@ def _find_existing(command: PlaceOrder, ctx: ServiceContext) -> PlacedOrder | No
             command.client_order_id, "only an order with a client_order_id collides with one"))
         if order is None:
             return None
-        return PlacedOrder(order_view(order, ctx.symbol_for(order.market_id)), False)
+        return PlacedOrder(order_view(order, ctx.market_by_id(order.market_id)), False)

@@ -1,11 +1,11 @@
-"""Read-only use cases: one order, a filtered page of orders, a user's balances."""
+"""Read-only use cases: one order, a filtered page of orders, a user's fills, a user's balances."""
 from __future__ import annotations
 
 from orders_app.errors import Forbidden, NotFound, UnknownSymbol
-from orders_app.messages import OrderQuery, Principal
-from orders_app.repositories import accounts, orders, users
+from orders_app.messages import FillQuery, OrderQuery, Principal
+from orders_app.repositories import accounts, orders, trades, users
 from orders_app.services import ServiceContext
-from orders_app.services.views import balance_view, order_view
+from orders_app.services.views import balance_view, fill_view, order_view
 
 
 def _check_acting_for(principal: Principal, user_id: int) -> None:
@@ -18,7 +18,7 @@ def get_order(order_id: int, principal: Principal, ctx: ServiceContext) -> dict:
         order = orders.get(uow.session, order_id)
         if order is None or not principal.may_act_for(order.user_id):
             raise NotFound(f"Order {order_id} does not exist.")
-        return order_view(order, ctx.symbol_for(order.market_id))
+        return order_view(order, ctx.market_by_id(order.market_id))
 
 
 def list_orders(query: OrderQuery, principal: Principal, ctx: ServiceContext) -> list[dict]:
@@ -36,7 +36,22 @@ def list_orders(query: OrderQuery, principal: Principal, ctx: ServiceContext) ->
     with ctx.uow() as uow:
         rows = orders.search(uow.session, user_id=user_id, market_id=market_id, side=query.side,
                              status=query.status, limit=query.limit, before_id=query.before_id)
-        return [order_view(order, ctx.symbol_for(order.market_id)) for order in rows]
+        return [order_view(order, ctx.market_by_id(order.market_id)) for order in rows]
+
+
+def list_fills(query: FillQuery, principal: Principal, ctx: ServiceContext) -> list[dict]:
+    """The user's fills, newest first (one per order in a trade)."""
+    _check_acting_for(principal, query.user_id)
+    market_id = None
+    if query.market is not None:
+        market = ctx.resolve_market(query.market)
+        if market is None:
+            raise UnknownSymbol(f"Unknown currency_symbol {query.market!r}.", "currency_symbol")
+        market_id = market.id
+    with ctx.uow() as uow:
+        rows = trades.fills(uow.session, query.user_id, market_id=market_id, order_id=query.order_id,
+                            limit=query.limit, before_id=query.before_id)
+    return [fill_view(row, ctx.market_by_id(row.market_id)) for row in rows]
 
 
 def balances(user_id: int, symbol: str | None, principal: Principal, ctx: ServiceContext) -> list[dict]:

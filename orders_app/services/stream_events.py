@@ -38,8 +38,8 @@ def record_stream_events(session, ctx: ServiceContext, spec: MarketSpec, book: O
         fee_asset = spec.base_asset if order.side == "buy" else spec.quote_asset  # the asset it receives
         row = SimpleNamespace(**{**order._asdict(), "filled_quantity": change.filled_quantity, "status": change.status,
                                  "fee": change.fee, "fee_asset": fee_asset, "updated_at": now})
-        view = order_view(row, spec.symbol)  # type: ignore[arg-type]  # a row with the columns order_view reads
-        view.update(market=name, filled_quote=change.filled_quote, status_reason=change.status_reason)
+        row.filled_quote, row.status_reason = change.filled_quote, change.status_reason
+        view = order_view(row, spec)  # type: ignore[arg-type]  # a row with the columns order_view reads
         rows.append([settings.order_updates_topic, name, "order_update", _dump({
             "type": "order", "version": STREAM_EVENT_VERSION, "market": name, "seq": seq,
             "user_id": order.user_id, "order": wire_amounts(view)})])

@@ -303,3 +303,23 @@ def wait_locking_accounts(ctx, count: int, timeout_s: float = 10) -> None:
             return
         assert time.monotonic() < deadline, f"{waiting} connections wait for the accounts' lock, not {count}"
         time.sleep(0.01)
+
+
+def test_a_requests_orders_enter_one_transaction_together_in_order_even_past_the_batch_bound(ctx, make_user):
+    user = make_user("grouped", USD="1000")
+    committer = GroupCommitter(ctx, batch_orders_max=2)
+    batches = []
+    real_commit = committer._commit
+
+    def counting_commit(batch):
+        batches.append(len(batch))
+        real_commit(batch)
+    committer._commit = counting_commit
+    try:
+        outcomes = committer.submit_many([prepare(ctx, user.id, price=str(price)) for price in range(1, 6)])
+    finally:
+        committer.stop()
+    assert batches == [5]
+    assert [outcome.order["price"] for outcome in outcomes] == [Decimal(price) for price in range(1, 6)]
+    ids = [outcome.order["id"] for outcome in outcomes]
+    assert ids == sorted(ids) and user.balances()["USD"]["locked"] == "15"

@@ -71,6 +71,56 @@ def test_buy_crossing_a_resting_sell_trades_at_the_makers_price(book, make_user)
     assert book.depth() == ([], [("100.5", "0.5")])
 
 
+def test_each_side_of_a_trade_is_a_fill_of_its_owner_and_orders_sum_what_they_traded(client, book, make_user):
+    seller = make_user("seller", **{book.symbol: "2"})
+    buyer = make_user("buyer", USD="1000")
+    sell_id = book.place(seller, order_type="sell", price="100.5", quantity="1.5")
+    book.settle()
+    buy_id = book.place(buyer, order_type="buy", price="101", quantity="1")
+    book.settle()
+    market = f"{book.symbol}-USD"
+    [trade] = book.trades()
+    assert trade["market"] == market
+    buy, sell = book.order(buyer, buy_id), book.order(seller, sell_id)
+    assert (buy["filled_quote"], buy["status_reason"], buy["market"]) == ("100.5", "filled", market)
+    assert (sell["filled_quote"], sell["status_reason"]) == ("100.5", None)
+    [bought] = fills(client, buyer)
+    assert bought == {"trade_id": trade["id"], "order_id": buy_id, "market": market, "currency_symbol": book.symbol,
+                      "side": "buy", "price": "100.5", "quantity": "1", "quote_quantity": "100.5", "fee": "0",
+                      "fee_asset": book.symbol, "liquidity": "taker", "timestamp": trade["timestamp"]}
+    [sold] = fills(client, seller)
+    assert (sold["order_id"], sold["side"], sold["liquidity"], sold["fee_asset"]) == (sell_id, "sell", "maker", "USD")
+    book.place(buyer, order_type="buy", price="100.5", quantity="0.25")
+    book.settle()
+    assert book.order(seller, sell_id)["filled_quote"] == "125.625"  # 100.5 + 0.25 x 100.5
+    newest, older = fills(client, seller)
+    assert newest["trade_id"] > older["trade_id"] == sold["trade_id"]
+    assert fills(client, seller, limit=1) == [newest]
+    assert fills(client, seller, limit=1, before_id=newest["trade_id"]) == [older]
+    assert fills(client, seller, order_id=sell_id, currency_symbol=market) == [newest, older]
+    assert fills(client, seller, order_id=buy_id) == [] and fills(client, seller, currency_symbol="ETH") == []
+
+
+def test_cancels_by_client_order_id_and_of_all_orders_end_them_as_user_cancels(client, book, make_user):
+    trader = make_user("t", USD="100")
+    named = book.place(trader, order_type="buy", price="1", quantity="1", client_order_id="mine")
+    others = [book.place(trader, order_type="buy", price="2", quantity="1") for _ in range(2)]
+    book.settle()
+    assert client.delete("/api/orders/by-client-id/mine", headers=trader.headers).status_code == 202
+    everything = client.delete("/api/orders", query_string={"currency_symbol": book.symbol}, headers=trader.headers)
+    assert sorted(order["id"] for order in everything.json["orders"]) == others
+    book.settle()
+    assert [(book.order(trader, order_id)["status"], book.order(trader, order_id)["status_reason"])
+            for order_id in (named, *others)] == [("cancelled", "user_cancel")] * 3
+    assert balances(trader, "USD") == ("100", "100", "0")
+
+
+def fills(client, user, **query) -> list[dict]:
+    response = client.get("/api/fills", query_string=query, headers=user.headers)
+    assert response.status_code == 200, response.json
+    return response.json["fills"]
+
+
 def test_price_time_priority_better_price_first_then_earlier(book, make_user):
     makers = [make_user("maker", **{book.symbol: "1"}) for _ in range(3)]
     taker = make_user("taker", USD="1000")
@@ -95,7 +145,8 @@ def test_ioc_fills_what_it_can_and_cancels_the_rest(book, make_user):
     ioc = book.place(buyer, order_type="buy", price="10", quantity="1", time_in_force="IOC")
     book.settle()
     order = book.order(buyer, ioc)
-    assert (order["status"], order["filled_quantity"]) == ("cancelled", "0.4")
+    assert (order["status"], order["filled_quantity"], order["status_reason"]) == ("cancelled", "0.4", "ioc")
+    assert order["filled_quote"] == "4"
     assert balances(buyer, "USD") == ("96", "96", "0")
     assert book.depth() == ([], [])
 
@@ -106,11 +157,11 @@ def test_fok_that_cannot_fill_fully_is_rejected_without_any_trade(book, make_use
     book.settle()
     fok = book.place(buyer, order_type="buy", price="10", quantity="1", time_in_force="FOK")
     book.settle()
-    assert book.order(buyer, fok)["status"] == "rejected"
+    assert (book.order(buyer, fok)["status"], book.order(buyer, fok)["status_reason"]) == ("rejected", "fok")
     assert book.trades() == [] and balances(buyer, "USD") == ("100", "100", "0")
     filled = book.place(buyer, order_type="buy", price="10", quantity="0.4", time_in_force="FOK")
     book.settle()
-    assert book.order(buyer, filled)["status"] == "completed"
+    assert (book.order(buyer, filled)["status"], book.order(buyer, filled)["status_reason"]) == ("completed", "filled")
 
 
 def test_post_only_that_would_take_is_rejected_and_otherwise_rests(book, make_user):
@@ -120,8 +171,9 @@ def test_post_only_that_would_take_is_rejected_and_otherwise_rests(book, make_us
     taking = book.place(buyer, order_type="buy", price="10", quantity="1", post_only=True)
     resting = book.place(buyer, order_type="buy", price="9.99", quantity="1", post_only=True)
     book.settle()
-    assert book.order(buyer, taking)["status"] == "rejected"
-    assert book.order(buyer, resting)["status"] == "pending"
+    assert (book.order(buyer, taking)["status"], book.order(buyer, taking)["status_reason"]) == ("rejected",
+                                                                                                "post_only")
+    assert (book.order(buyer, resting)["status"], book.order(buyer, resting)["status_reason"]) == ("pending", None)
     assert balances(buyer, "USD") == ("100", "90.01", "9.99")
 
 
@@ -134,7 +186,7 @@ def test_self_trade_prevention_cancels_the_incoming_rest_and_keeps_the_resting_o
     incoming = book.place(trader, order_type="buy", price="10", quantity="1")
     book.settle()
     order = book.order(trader, incoming)
-    assert (order["status"], order["filled_quantity"]) == ("cancelled", "0.5")
+    assert (order["status"], order["filled_quantity"], order["status_reason"]) == ("cancelled", "0.5", "self_trade")
     assert book.order(other, cheaper)["status"] == "completed"
     assert book.order(trader, own)["status"] == "pending"
     assert balances(trader, "USD") == ("95.5", "95.5", "0")
@@ -160,6 +212,8 @@ def test_market_orders_without_liquidity_are_cancelled_with_the_hold_released(bo
     buy = book.place(trader, order_type="buy", type="market", quote_quantity="20")
     book.settle()
     assert book.order(trader, sell)["status"] == "cancelled" and book.order(trader, buy)["status"] == "cancelled"
+    reasons = {book.order(trader, sell)["status_reason"], book.order(trader, buy)["status_reason"]}
+    assert reasons == {"market_no_liquidity"}
     assert balances(trader, "USD") == ("50", "50", "0") and balances(trader, book.symbol) == ("1", "1", "0")
 
 
@@ -184,7 +238,7 @@ def test_cancel_releases_the_hold_and_a_filled_order_cannot_be_cancelled(client,
     assert client.delete(f"/api/orders/{resting}", headers=buyer.headers).status_code == 202
     book.settle()
     order = book.order(buyer, resting)
-    assert (order["status"], order["filled_quantity"]) == ("cancelled", "1")
+    assert (order["status"], order["filled_quantity"], order["status_reason"]) == ("cancelled", "1", "user_cancel")
     assert balances(buyer, "USD") == ("90", "90", "0")
     response = client.delete(f"/api/orders/{filled}", headers=seller.headers)
     assert response.status_code == 409 and response.json["error"]["code"] == "ORDER_NOT_CANCELLABLE"

@@ -105,3 +105,18 @@ def test_the_limit_holds_across_gunicorn_worker_processes(limited_api, admin_hea
     assert statuses.count(429) == len(statuses) - BURST
     orders = requests.get(f"{limited_api.url}/api/orders", headers=headers, timeout=10).json()["orders"]
     assert len(orders) == BURST
+
+
+def test_a_batch_takes_a_token_per_order_and_refuses_alone_the_orders_beyond_the_limit(limited_api, admin_headers):
+    user_id, headers = _user(limited_api, admin_headers, USD="1000")
+    body = {"order_type": "buy", "currency_symbol": "BTC", "price": "1", "quantity": "1"}
+    response = requests.post(f"{limited_api.url}/api/orders/batch", json={"orders": [body] * (BURST + 2)},
+                             headers=headers, timeout=10)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [result["status"] for result in results] == [201] * BURST + [429] * 2
+    assert {result["error"]["code"] for result in results[BURST:]} == {"RATE_LIMITED"}
+    empty = requests.post(f"{limited_api.url}/api/orders/batch", json={"orders": [body]}, headers=headers, timeout=10)
+    assert empty.status_code == 429 and int(empty.headers["Retry-After"]) >= 1
+    orders = requests.get(f"{limited_api.url}/api/orders", headers=headers, timeout=10).json()["orders"]
+    assert len(orders) == BURST
