@@ -20,7 +20,7 @@ def test_an_open_order_names_its_market_with_nothing_filled_and_no_status_reason
 
 
 def test_a_market_named_in_full_is_the_market_of_its_base_asset(ctx):
-    assert ctx.resolve_market("BTC-USD") is ctx.resolve_market("BTC") is ctx.market("BTC")
+    assert ctx.resolve_market("BTC-USD") is ctx.resolve_market("BTC") is ctx.markets["BTC-USD"]
     assert ctx.resolve_market("BTC-EUR") is None and ctx.resolve_market("NOPE-USD") is None
 
 
