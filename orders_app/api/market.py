@@ -1,17 +1,20 @@
-"""Public market data: order book and trades (no authentication)."""
+"""Public market data: order book, trades, ticker and candles (no authentication)."""
 from __future__ import annotations
 
 from flask.views import MethodView
 
 from orders_app.api.base import Blueprint, service_context
 from orders_app.schemas import (
+    CandlesQuery,
+    CandlesResponse,
     ErrorResponse,
     OrderBookQuery,
     OrderBookResponse,
+    TickerResponse,
     TradesQuery,
     TradesResponse,
 )
-from orders_app.services.market_data import order_book, trade_history
+from orders_app.services.market_data import candle_history, order_book, ticker, trade_history
 
 blp = Blueprint("market", __name__, url_prefix="/api", description="Public market data")
 
@@ -35,3 +38,23 @@ class Trades(MethodView):
         """Trades of one market, newest first"""
         return {"trades": trade_history(args["currency_symbol"], args["limit"], args.get("before_id"),
                                         service_context())}
+
+
+@blp.route("/ticker/<string:market>")
+class Ticker(MethodView):
+    @blp.response(200, TickerResponse)
+    @blp.alt_response(400, schema=ErrorResponse)
+    def get(self, market):
+        """The last 24 hours of a market, rolling, and its best prices"""
+        return ticker(market, service_context())
+
+
+@blp.route("/candles/<string:market>")
+class Candles(MethodView):
+    @blp.arguments(CandlesQuery(), location="query")
+    @blp.response(200, CandlesResponse)
+    @blp.alt_response(400, schema=ErrorResponse)
+    def get(self, args, market):
+        """The most recent intervals with trades, oldest first"""
+        return {"candles": candle_history(market, args["interval"], args["limit"], args.get("end_time"),
+                                          service_context())}

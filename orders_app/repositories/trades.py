@@ -1,7 +1,9 @@
 """Trades and the aggregated order book, read for the public market-data endpoints."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import datetime
+
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from orders_app.models import OPEN_STATUSES, MarketState, Order, Trade
@@ -25,3 +27,16 @@ def book_levels(session: Session, market_id: int, side: str, depth: int) -> list
         .where(Order.market_id == market_id, Order.side == side, Order.status.in_(OPEN_STATUSES),
                Order.type == "limit", Order.seq <= applied)
         .group_by(Order.price).order_by(order).limit(depth)).all()
+
+
+_IN_ID_RANGE_BETWEEN = text(
+    "SELECT id, price, quantity, created_at FROM trades WHERE market_id = :market_id "
+    "AND id BETWEEN :first_id AND :last_id AND created_at >= :start AND created_at < :end")
+
+
+def in_id_range_between(session: Session, market_id: int, first_id: int, last_id: int, start: datetime,
+                        end: datetime) -> list:
+    """Trades with ids first_id..last_id (a candle's) created in [start, end): the walk is bounded by the
+    candle's trades through the (market_id, id) index, with no index on time needed."""
+    return session.execute(_IN_ID_RANGE_BETWEEN, {"market_id": market_id, "first_id": first_id, "last_id": last_id,
+                                              "start": start, "end": end}).all()

@@ -53,6 +53,15 @@ class ServiceContext:
             spec = self.markets.get(symbol)
         return spec
 
+    def resolve_market(self, name: str) -> MarketSpec | None:
+        """The market a request names: `BASE-QUOTE` (its name) or a bare base asset, meaning
+        `BASE-<QUOTE_CURRENCY>`."""
+        base, dash, quote = name.partition("-")
+        if dash and quote != self.settings.quote_currency:
+            return None
+        spec = self.market(base) if base else None
+        return spec if spec is not None and spec.quote_asset == self.settings.quote_currency else None
+
     def asset_scale(self, asset: str) -> int | None:
         scale = self.asset_scales.get(asset)
         if scale is None:
