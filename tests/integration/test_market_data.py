@@ -68,7 +68,8 @@ def test_four_hour_and_daily_candles_start_at_midnight_utc(client, ctx, market):
         ("2026-03-01T20:00:00.000Z", "12", "12", 1), ("2026-03-02T00:00:00.000Z", "13", "13", 1)]
     assert [(c["open_time"], c["open"], c["high"], c["low"], c["close"], c["trades"])
             for c in _candles(client, symbol, "1d")] == [
-        ("2026-03-01T00:00:00.000Z", "10", "12", "10", "12", 3), ("2026-03-02T00:00:00.000Z", "13", "13", "13", "13", 1)]
+        ("2026-03-01T00:00:00.000Z", "10", "12", "10", "12", 3),
+        ("2026-03-02T00:00:00.000Z", "13", "13", "13", "13", 1)]
 
 
 def test_open_and_close_follow_trade_ids_when_a_later_batch_carries_an_earlier_time(client, ctx, market):
