@@ -16,6 +16,9 @@ from orders_app.schemas import (
 )
 from orders_app.services.market_data import candle_history, order_book, ticker, trade_history
 
+# BASE-QUOTE, each up to 16 characters; bounded so the document has a market that is invalid for its shape alone
+MARKET = "<string(maxlength=33):market>"
+
 blp = Blueprint("market", __name__, url_prefix="/api", description="Public market data")
 
 
@@ -40,7 +43,7 @@ class Trades(MethodView):
                                         service_context())}
 
 
-@blp.route("/ticker/<string:market>")
+@blp.route(f"/ticker/{MARKET}")
 class Ticker(MethodView):
     @blp.response(200, TickerResponse)
     @blp.alt_response(400, schema=ErrorResponse)
@@ -49,7 +52,7 @@ class Ticker(MethodView):
         return ticker(market, service_context())
 
 
-@blp.route("/candles/<string:market>")
+@blp.route(f"/candles/{MARKET}")
 class Candles(MethodView):
     @blp.arguments(CandlesQuery(), location="query")
     @blp.response(200, CandlesResponse)

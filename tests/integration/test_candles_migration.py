@@ -4,16 +4,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from orders_app.services.candles import INTERVALS_S
 from tests.processes import ROOT_DIR
+from tests.support.databases import scratch_database
 from tests.support.trades import brute_force_candles
 
 pytestmark = pytest.mark.slow
@@ -36,18 +35,10 @@ def _alembic(url: str, *args: str) -> None:
 @pytest.fixture()
 def database(stack_env):
     """A database of its own on the suite's server: migrated step by step here."""
-    server_url = make_url(stack_env["DATABASE_URL"])
-    name = f"orders_candles_{uuid.uuid4().hex[:8]}"
-    server = create_engine(server_url)
-    with server.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    url = server_url.set(database=name)
-    engine = create_engine(url)
-    yield url.render_as_string(hide_password=False), engine
-    engine.dispose()
-    with server.begin() as connection:
-        connection.execute(text(f"DROP DATABASE {name}"))
-    server.dispose()
+    with scratch_database(stack_env["DATABASE_URL"], "orders_candles") as url:
+        engine = create_engine(url)
+        yield url, engine
+        engine.dispose()
 
 
 def test_upgrading_builds_exact_candles_from_existing_trades_and_downgrading_removes_them(database):

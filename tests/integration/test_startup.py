@@ -4,13 +4,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.processes import ROOT_DIR
+from tests.support.databases import scratch_database
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT_S = 60
@@ -33,15 +31,8 @@ WORKER = [sys.executable, "consumer.py"]
 @pytest.fixture()
 def empty_database_url(stack_env):
     """A database on the same server that `alembic upgrade head` never ran on."""
-    url = make_url(stack_env["DATABASE_URL"])
-    name = f"orders_empty_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP DATABASE {name}"))
-    engine.dispose()
+    with scratch_database(stack_env["DATABASE_URL"], "orders_empty") as url:
+        yield url
 
 
 def test_api_refuses_to_start_without_admin_token(stack_env):
