@@ -29,6 +29,7 @@ from sqlalchemy.dialects.mysql import DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Amount = Numeric(38, 18, asdecimal=True)
+Volume = Numeric(65, 18, asdecimal=True)
 Timestamp = DATETIME(fsp=3)
 NOW = text("CURRENT_TIMESTAMP(3)")
 
@@ -239,3 +240,23 @@ class OutboxEvent(Base):
         UniqueConstraint("market_id", "seq", name="uq_outbox_market_seq"),
         Index("ix_outbox_unpublished", "published_at", "id"),
     )
+
+
+class Candle(Base):
+    """A market's trades aggregated per interval (60 s ... 1 day, aligned in UTC), maintained by the worker in the
+    settling transaction: open and close are the prices of the interval's first and last trade by id, so a
+    merge of two partial candles is exact whatever order they arrive in."""
+    __tablename__ = "candles"
+    market_id: Mapped[int] = mapped_column(ForeignKey("markets.id"), primary_key=True)
+    interval_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    open_time: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
+    open_price: Mapped[Decimal] = mapped_column(Amount)
+    high_price: Mapped[Decimal] = mapped_column(Amount)
+    low_price: Mapped[Decimal] = mapped_column(Amount)
+    close_price: Mapped[Decimal] = mapped_column(Amount)
+    # Sums of many DECIMAL(38,18) values: 47 integer digits, so no busy interval can overflow them.
+    volume: Mapped[Decimal] = mapped_column(Volume)
+    quote_volume: Mapped[Decimal] = mapped_column(Volume)
+    trade_count: Mapped[int] = mapped_column(BigInteger)
+    first_trade_id: Mapped[int] = mapped_column(BigInteger)
+    last_trade_id: Mapped[int] = mapped_column(BigInteger)

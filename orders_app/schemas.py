@@ -6,10 +6,12 @@ Request bodies reject unknown fields (a typo must not silently drop a limit); qu
 from __future__ import annotations
 
 import re
+from datetime import timezone
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from orders_app.money import DecimalString
+from orders_app.services.candles import INTERVALS_S
 
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("limit", "market")
@@ -145,6 +147,27 @@ class TradesQuery(QueryArgs):
     currency_symbol = _symbol(required=True)
     limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
     before_id = QueryInteger(validate=validate.Range(min=1, max=ID_MAX))
+
+
+class UtcDateTime(fields.DateTime):
+    """An ISO-8601 time as naive UTC (the stored times): with an offset converted, without one taken as UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment.tzinfo is None:
+            return moment
+        try:
+            return moment.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # "0001-01-01T00:00:00+01:00" is before the first representable time
+            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+
+
+class CandlesQuery(QueryArgs):
+    interval = fields.String(required=True, validate=validate.OneOf(tuple(INTERVALS_S)))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    end_time = UtcDateTime(format="iso", metadata={
+        "description": "ISO-8601; candles starting at or before it (default: the latest)",
+        "example": "2026-12-01T23:59:00Z"})
 
 
 class BalanceQuery(QueryArgs):
@@ -352,6 +375,34 @@ class FeeSchema(Schema):
 
 class FeesResponse(Schema):
     fees = fields.List(fields.Nested(FeeSchema))
+
+
+class TickerResponse(Schema):
+    market = fields.String(metadata={"example": "BTC-USD"})
+    last_price = DecimalString(allow_none=True, metadata={"description": "the market's last trade, ever"})
+    best_bid = DecimalString(allow_none=True)
+    best_ask = DecimalString(allow_none=True)
+    open_24h = DecimalString(allow_none=True)
+    high_24h = DecimalString(allow_none=True)
+    low_24h = DecimalString(allow_none=True)
+    volume_24h = DecimalString(metadata={"description": "base amount traded"})
+    quote_volume_24h = DecimalString(metadata={"description": "sum of price x quantity"})
+    trade_count_24h = fields.Integer()
+
+
+class CandleSchema(Schema):
+    open_time = fields.String(metadata={"example": "2026-12-01T23:16:00.000Z"})
+    open = DecimalString()
+    high = DecimalString()
+    low = DecimalString()
+    close = DecimalString()
+    volume = DecimalString()
+    quote_volume = DecimalString()
+    trades = fields.Integer()
+
+
+class CandlesResponse(Schema):
+    candles = fields.List(fields.Nested(CandleSchema))
 
 
 class UserSchema(Schema):

@@ -5,12 +5,10 @@ Tests never truncate: each creates uniquely named users through the admin API (`
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from tests.support.databases import scratch_database
 from tests.support.names import unique_name
 
 REQUIRED_ENV = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ADMIN_TOKEN")
@@ -27,15 +25,8 @@ def stack_env() -> dict[str, str]:
 @pytest.fixture()
 def empty_database_url(stack_env):
     """A database on the same server that `alembic upgrade head` never ran on."""
-    url = make_url(stack_env["DATABASE_URL"])
-    name = f"orders_empty_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP DATABASE {name}"))
-    engine.dispose()
+    with scratch_database(stack_env["DATABASE_URL"], "orders_empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@
 3. matches them through the pure engine (an order the engine cannot take is rejected, its hold released,
    and the batch goes on) and turns the facts into trades, order states, the four balance
    moves per trade, buyers' price-improvement releases, releases of final orders' holds, ledger rows and
-   `trade-events` outbox rows; checks invariants; sets `last_seq`; commits.
+   `trade-events` outbox rows, and adds the trades to the market's candles; checks invariants; sets
+   `last_seq`; commits.
 On any failure the book is dropped, so the next batch rebuilds it from the committed state.
 
 The pure parts live beside it: `command_log.py` (which commands, checked against the database),
@@ -32,7 +33,7 @@ from orders_app.matching import OrderBook
 from orders_app.messages import MarketCommand, TradeEvent
 from orders_app.messaging.codec import encode_trade_event
 from orders_app.models import FINAL_STATUSES
-from orders_app.repositories import accounts, settlement
+from orders_app.repositories import accounts, candles, settlement
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services import ServiceContext, utc_now
 from orders_app.services.accounting import NO_FEES, FeeTerms, Trade, new_balances
@@ -149,6 +150,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
             trade_ids_by_key = settlement.insert_trades(session, spec.id, batch.trades, now)
             trade_ids = [trade_ids_by_key[(trade.seq, trade.match_index)] for trade in batch.trades]
             batch.post_trades(trade_ids)
+            _record_candles(session, spec, batch.trades)
             batch.ledger.check_conserved()
             settlement.write_orders(session, order_rows, now)
             # Lock the touched accounts (sorted); one absent here (a first credit) starts from zero, and
@@ -181,6 +183,13 @@ def _fee_terms(ctx: ServiceContext, spec: MarketSpec, maker_rate: Decimal, taker
         return NO_FEES
     return FeeTerms(maker_rate.normalize(), taker_rate.normalize(), ctx.asset_scales[spec.base_asset],
                     ctx.asset_scales[spec.quote_asset], ctx.fee_user_id)
+
+
+def _record_candles(session: Session, spec: MarketSpec, trades: list[Trade]) -> None:
+    """Add the batch's trades to the market's candles, in this transaction: market data never runs ahead of
+    or behind the trades it is built from."""
+    if trades:
+        candles.record_trades(session, spec.id, min(t.seq for t in trades), max(t.seq for t in trades))
 
 
 def _record_trade_events(session: Session, ctx: ServiceContext, spec: MarketSpec, trades: list[Trade],

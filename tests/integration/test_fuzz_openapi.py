@@ -79,7 +79,7 @@ def _steer(case, headers: dict, user_id: int, symbol: str) -> None:
         _steer_order(order)
     for part in (body, case.query, case.path_parameters, *orders):
         if isinstance(part, dict):
-            for key in ("currency_symbol", "symbol"):
+            for key in ("currency_symbol", "symbol", "market"):
                 if key in part:
                     part[key] = symbol
             for key in ("userId", "user_id"):
