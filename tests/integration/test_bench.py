@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,8 +25,8 @@ def test_e2e_benchmark_sends_settles_reconciles_and_writes_its_figures(stack_env
     assert re.search(r"reconciliation\s+OK", result.stdout), result.stdout
     json_path = re.search(r"figures: (\S+)", result.stdout).group(1)
     svg_path = re.search(r"plot:\s+(\S+)", result.stdout).group(1)
-    figures = json.loads(open(json_path).read())
+    figures = json.loads(Path(json_path).read_text())
     assert figures["accepted"] == 400 and figures["trades"] > 0
     assert figures["settled_orders_per_s"] > 0 and figures["settlement_lag_ms"]["p99"] >= 0
     assert set(figures["cpu_ms_per_order"]) >= {"API (gunicorn)", "worker + relay", "load client"}
-    assert open(svg_path).read().startswith("<svg")
+    assert Path(svg_path).read_text().startswith("<svg")

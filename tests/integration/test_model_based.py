@@ -214,10 +214,10 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
     broker = Broker("broker-model")
     api = ApiServer("api-model", workers=1, threads=4, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
     worker = WorkerProcess("worker-model", KAFKA_MAX_POLL_INTERVAL_MS="3000", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
+    stream = Stream(api.url, admin_headers, ctx, symbols, random.Random(SEED))
     try:
         worker.wait_logged('"partitions assigned"')
         started = time.monotonic()
-        stream = Stream(api.url, admin_headers, ctx, symbols, random.Random(SEED))
         for _ in range(USERS):
             stream.add_user({QUOTE: Decimal(5000), symbols[0]: Decimal(50), symbols[1]: Decimal(50)})
         for _ in range(COMMANDS):
@@ -225,6 +225,7 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
         stream.assert_equal_to_model()
         elapsed_s = time.monotonic() - started
     finally:  # stop everything first: an assertion here would leak the rest and hide the test's failure
+        stream.http.close()
         worker_exit = worker.stop()
         api.stop()
         broker.stop()

@@ -79,14 +79,15 @@ def test_worker_needs_no_admin_token_and_stops_cleanly_on_sigterm(stack_env):
     import signal
     import time
     env = {k: v for k, v in os.environ.items() if k not in ("ADMIN_TOKEN", "ADMIN_TOKEN_GENERATED")}
-    process = subprocess.Popen(WORKER, cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    try:
-        time.sleep(3)
-        assert process.poll() is None, process.stdout.read()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-        assert "worker stopped" in process.stdout.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
+    # as a context manager: its output pipe is closed and the process reaped however the test ends
+    with subprocess.Popen(WORKER, cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as process:
+        try:
+            time.sleep(3)
+            assert process.poll() is None, process.stdout.read()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+            assert "worker stopped" in process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
