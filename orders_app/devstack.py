@@ -50,6 +50,14 @@ def wait_for_port(port: int, timeout_s: float = READY_TIMEOUT_S) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:.0f}s")
 
 
+def spawn_logged(args: list[str], log_path: Path, **popen_options) -> subprocess.Popen:
+    """Start `args` with stdout and stderr appended to `log_path`. The child holds its own copy of the
+    file; ours is closed at once rather than left open until the garbage collector finds it."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, **popen_options)
+
+
 def _log(message: str) -> None:
     print(f"[devstack] {message}", file=sys.stderr, flush=True)
 
@@ -103,15 +111,14 @@ def start_mariadb(base_dir: Path, port: int) -> subprocess.Popen:
             ["mariadb-install-db", "--no-defaults", f"--datadir={data_dir}", f"--user={user}",
              "--auth-root-authentication-method=normal", "--skip-test-db"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    log = open(base_dir / "mariadb.log", "ab")
-    process = subprocess.Popen(
+    process = spawn_logged(
         [_mariadbd(), "--no-defaults", f"--datadir={data_dir}", f"--socket={socket_path}",
          f"--port={port}", "--bind-address=127.0.0.1", f"--user={user}",
          f"--pid-file={base_dir / 'mariadb.pid'}", "--skip-name-resolve",
          "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=0", "--innodb-buffer-pool-size=512M",
          "--innodb-log-file-size=256M", "--max-connections=500", "--character-set-server=utf8mb4",
          "--collation-server=utf8mb4_bin", "--transaction-isolation=READ-COMMITTED"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base_dir / "mariadb.log", start_new_session=True)
     wait_for_port(port)
     account = f"'{DATABASE_USER}'@'127.0.0.1'"
     password = _secret(base_dir / "password")  # token_urlsafe: nothing to quote in SQL or in a URL
@@ -154,12 +161,11 @@ def tansu_binary() -> str:
 
 def start_broker(port: int, log_path: Path) -> subprocess.Popen:
     """Start a memory-only broker on 127.0.0.1:port; topics are lost when it stops."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     url = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
+    process = spawn_logged(
         [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
          "--storage-engine", "memory://tansu/"],
-        stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        log_path, start_new_session=True)
     wait_for_port(port)
     return process
 

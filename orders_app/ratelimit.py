@@ -40,6 +40,11 @@ class SharedRateTable:
         self._lock_file = tempfile.TemporaryFile()
         self._thread_lock = threading.Lock()
 
+    def close(self) -> None:
+        """Unmap the table and drop the lock file (a table outlives no process but the tests' own)."""
+        self._lock_file.close()
+        self._memory.close()
+
     def take(self, key: int, interval_ns: int, burst: int, now_ns: int | None = None) -> int:
         """Take one request's token for `key` (> 0). Returns 0 when allowed, else the nanoseconds until
         one would be; a refused request changes nothing."""

@@ -129,9 +129,11 @@ def main() -> int:
         print(f"reconcile: {error}", file=sys.stderr)
         return 2
     engine = create_engine(settings.database_url)
-    with Session(engine) as session:
-        report = reconcile(session)
-    engine.dispose()
+    try:
+        with Session(engine) as session:
+            report = reconcile(session)
+    finally:
+        engine.dispose()
     print(report.render())
     return 0 if report.ok else 1
 

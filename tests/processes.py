@@ -14,6 +14,7 @@ import requests
 from orders_app.devstack import (
     database_url,
     free_port,
+    spawn_logged,
     start_broker,
     start_mariadb,
     stop_process,
@@ -31,21 +32,15 @@ def _env(overrides: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _log_file(name: str):
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    return open(LOG_DIR / f"{name}.log", "ab")
-
-
 class ApiServer:
     def __init__(self, name: str = "api", workers: int = 2, threads: int = 8, **env_overrides: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = LOG_DIR / f"{name}.log"
-        self.process = subprocess.Popen(
+        self.process = spawn_logged(
             [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"],
-            cwd=ROOT_DIR, env=_env(env_overrides), stdout=_log_file(name), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            self.log_path, cwd=ROOT_DIR, env=_env(env_overrides), start_new_session=True)
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
@@ -73,8 +68,8 @@ class WorkerProcess:
         # a port of its own: several workers (and other checkouts' suites) run at once
         env_overrides.setdefault("WORKER_METRICS_PORT", str(free_port()))
         self.metrics_url = f"http://127.0.0.1:{env_overrides['WORKER_METRICS_PORT']}/metrics"
-        self.process = subprocess.Popen([sys.executable, "consumer.py"], cwd=ROOT_DIR, env=_env(env_overrides),
-                                        stdout=_log_file(name), stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = spawn_logged([sys.executable, "consumer.py"], self.log_path, cwd=ROOT_DIR,
+                                    env=_env(env_overrides), start_new_session=True)
 
     def stop(self) -> int:
         stop_process(self.process.pid)
@@ -100,9 +95,8 @@ class StreamProcess:
         self.health_url = f"http://127.0.0.1:{self.port}/health"
         self.log_path = LOG_DIR / f"{name}.log"
         env_overrides["STREAM_PORT"] = str(self.port)
-        self.process = subprocess.Popen([sys.executable, "-m", "orders_app.stream"], cwd=ROOT_DIR,
-                                        env=_env(env_overrides), stdout=_log_file(name), stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = spawn_logged([sys.executable, "-m", "orders_app.stream"], LOG_DIR / f"{name}.log",
+                                    cwd=ROOT_DIR, env=_env(env_overrides), start_new_session=True)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self.healthy():
             if self.process.poll() is not None:

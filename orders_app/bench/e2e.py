@@ -62,7 +62,7 @@ class Service:
 
 
 def start_service(log_dir: Path) -> Service:
-    from orders_app.devstack import free_port
+    from orders_app.devstack import free_port, spawn_logged
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     # A consumer group of its own: a long-running local broker may still hold members of workers that
@@ -70,12 +70,10 @@ def start_service(log_dir: Path) -> Service:
     # WORKER_METRICS_PORT=0: no metrics page, which could clash with a running `./dev run` worker's.
     env = dict(os.environ, PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}", WORKER_METRICS_PORT="0")
-    api = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
-                           cwd=ROOT_DIR, env=env, stdout=open(log_dir / "bench-api.log", "ab"),
-                           stderr=subprocess.STDOUT, start_new_session=True)
-    worker = subprocess.Popen([sys.executable, "consumer.py"], cwd=ROOT_DIR, env=env,
-                              stdout=open(log_dir / "bench-worker.log", "ab"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    api = spawn_logged([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
+                       log_dir / "bench-api.log", cwd=ROOT_DIR, env=env, start_new_session=True)
+    worker = spawn_logged([sys.executable, "consumer.py"], log_dir / "bench-worker.log", cwd=ROOT_DIR, env=env,
+                          start_new_session=True)
     service = Service(f"http://127.0.0.1:{port}", api, worker)
     import requests
     deadline = time.monotonic() + 60

@@ -141,12 +141,11 @@ def subscribers_main(host: str, port: int, channels: list[str], clients: int, re
 def start_stream(log_dir: Path) -> tuple[subprocess.Popen, int]:
     import requests
 
-    from orders_app.devstack import free_port
+    from orders_app.devstack import free_port, spawn_logged
     port = free_port()
     env = dict(os.environ, STREAM_PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
-    process = subprocess.Popen([sys.executable, "-m", "orders_app.stream"], cwd=ROOT_DIR, env=env,
-                               stdout=open(log_dir / "bench-stream.log", "ab"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = spawn_logged([sys.executable, "-m", "orders_app.stream"], log_dir / "bench-stream.log", cwd=ROOT_DIR,
+                           env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import random
 import resource
-import subprocess
 import sys
 import time
 import uuid
@@ -21,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import func, select
+
+from orders_app.devstack import spawn_logged
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 
@@ -80,10 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                                      .where(MarketSequence.market_id == market_id)).scalar_one()
 
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    log_path = ROOT_DIR / ".devstack" / "bench-worker.log"
-    log_path.parent.mkdir(exist_ok=True)
-    worker = subprocess.Popen([sys.executable, "consumer.py"], cwd=ROOT_DIR, stdout=open(log_path, "ab"),
-                              stderr=subprocess.STDOUT)
+    worker = spawn_logged([sys.executable, "consumer.py"], ROOT_DIR / ".devstack" / "bench-worker.log",
+                          cwd=ROOT_DIR)
     try:
         launched = time.perf_counter()
         while applied() == 0:

@@ -95,7 +95,10 @@ class OrderLoad:
             return self._sent
 
     def _run(self, thread_no: int, rng: random.Random) -> None:
-        session = requests.Session()
+        with requests.Session() as session:
+            self._send_until_stopped(session, rng)
+
+    def _send_until_stopped(self, session: requests.Session, rng: random.Random) -> None:
         while not self._stop.is_set():
             number = self._next_number()
             if number is None:
@@ -116,7 +119,7 @@ class OrderLoad:
                     outcome.error = f"not JSON: {response.text[:200]!r}"
             except requests.RequestException as error:
                 outcome.error = type(error).__name__
-                session = requests.Session()  # a reset connection: start afresh
+                session.close()  # a reset connection: the next request opens a new one
                 time.sleep(0.05)
             with self._lock:
                 self.outcomes.append(outcome)

@@ -195,15 +195,15 @@ class OrderFlow(_Clients):
         self._numbers = itertools.count(1)
 
     def _run(self, thread_no: int, rng: random.Random) -> None:
-        session = requests.Session()
-        next_at = time.monotonic() + rng.uniform(0, self.interval_s)
-        while not self._stop.is_set():
-            now = time.monotonic()
-            if now < next_at:
-                time.sleep(next_at - now)  # pacing: a steady rate, not a condition to wait for
-            next_at = max(next_at, time.monotonic() - PACE_SLACK_S) + self.interval_s
-            action = rng.choices(list(ACTIONS), weights=list(ACTIONS.values()))[0]
-            getattr(self, "_" + action)(session, rng, rng.choice(self.traders))
+        with requests.Session() as session:
+            next_at = time.monotonic() + rng.uniform(0, self.interval_s)
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now < next_at:
+                    time.sleep(next_at - now)  # pacing: a steady rate, not a condition to wait for
+                next_at = max(next_at, time.monotonic() - PACE_SLACK_S) + self.interval_s
+                action = rng.choices(list(ACTIONS), weights=list(ACTIONS.values()))[0]
+                getattr(self, "_" + action)(session, rng, rng.choice(self.traders))
 
     def _place(self, session, rng, trader: Trader) -> None:
         kind = rng.choices(list(ORDER_KINDS), weights=list(ORDER_KINDS.values()))[0]
@@ -264,6 +264,8 @@ class FirstCreditRaces(_Clients):
     def stop(self) -> None:
         super().stop()
         self._pool.shutdown(wait=True)
+        for session in self._sessions:
+            session.close()
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):

@@ -35,8 +35,8 @@ def test_two_workers_at_once_settle_each_command_once(app, make_user):
         wait_settled(ctx, timeout_s=120)
     finally:
         assert [worker.stop() for worker in workers] == [0, 0]
-    settled_by = [sum(1 for line in open(worker.log_path) if '"settled batch"' in line and symbol in line)
-                  for worker in workers]
+    settled_by = [sum(1 for line in worker.log_path.read_text().splitlines()
+                      if '"settled batch"' in line and symbol in line) for worker in workers]
     expected = engine_replay(ctx, market_id, spec)
     assert sum(expected.values()) > 50
     assert recorded_trades(ctx, market_id, spec) == expected

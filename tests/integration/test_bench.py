@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,11 +25,11 @@ def test_e2e_benchmark_sends_settles_reconciles_and_writes_its_figures(stack_env
     assert re.search(r"reconciliation\s+OK", result.stdout), result.stdout
     json_path = re.search(r"figures: (\S+)", result.stdout).group(1)
     svg_path = re.search(r"plot:\s+(\S+)", result.stdout).group(1)
-    figures = json.loads(open(json_path).read())
+    figures = json.loads(Path(json_path).read_text())
     assert figures["accepted"] == 400 and figures["trades"] > 0
     assert figures["settled_orders_per_s"] > 0 and figures["settlement_lag_ms"]["p99"] >= 0
     assert set(figures["cpu_ms_per_order"]) >= {"API (gunicorn)", "worker + relay", "load client"}
-    assert open(svg_path).read().startswith("<svg")
+    assert Path(svg_path).read_text().startswith("<svg")
 
 
 def test_stream_benchmark_connects_subscribers_and_measures_their_push_lag(stack_env):
@@ -37,7 +38,7 @@ def test_stream_benchmark_connects_subscribers_and_measures_their_push_lag(stack
         cwd=ROOT_DIR, capture_output=True, text=True, timeout=300,
         env={**os.environ, **stack_env, "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "4"})
     assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(open(re.search(r"figures: (\S+)", result.stdout).group(1)).read())
+    figures = json.loads(Path(re.search(r"figures: (\S+)", result.stdout).group(1)).read_text())
     assert figures["accepted"] == 300 and figures["clients"] == 20
     assert figures["lag_samples"] > 0 and figures["push_lag_ms"]["p50"] > 0
     assert figures["received_by_subscribers"] >= figures["pushes"] and figures["disconnected_too_slow"] == 0

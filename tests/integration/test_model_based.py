@@ -244,10 +244,10 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
     broker = Broker("broker-model")
     api = ApiServer("api-model", workers=1, threads=4, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
     worker = WorkerProcess("worker-model", KAFKA_MAX_POLL_INTERVAL_MS="3000", KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
+    stream = Stream(api.url, admin_headers, ctx, symbols, random.Random(SEED))
     try:
         worker.wait_logged('"partitions assigned"')
         started = time.monotonic()
-        stream = Stream(api.url, admin_headers, ctx, symbols, random.Random(SEED))
         stream.model.set_fee_rates(symbols[1], fee_rates["maker_fee_rate"], fee_rates["taker_fee_rate"])
         fees_before = stream.fees_collected()
         for _ in range(USERS):
@@ -257,6 +257,7 @@ def test_random_command_stream_through_the_api_matches_the_reference_model(app, 
         stream.assert_equal_to_model(fees_before)
         elapsed_s = time.monotonic() - started
     finally:  # stop everything first: an assertion here would leak the rest and hide the test's failure
+        stream.http.close()
         worker_exit = worker.stop()
         api.stop()
         broker.stop()

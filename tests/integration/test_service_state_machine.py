@@ -413,11 +413,14 @@ class ServiceMachine(RuleBasedStateMachine):
             self.check_everything()
 
     def teardown(self):
-        if not self.service.worker_running:  # a restart failed
-            self.service.start_worker()
-        elif sys.exc_info()[0] is None:  # after a failed step, report that, not what follows from it
-            self.check_everything()
-            reconcile_cli(self.database_url)  # as an operator runs it, once a run
+        try:
+            if not self.service.worker_running:  # a restart failed
+                self.service.start_worker()
+            elif sys.exc_info()[0] is None:  # after a failed step, report that, not what follows from it
+                self.check_everything()
+                reconcile_cli(self.database_url)  # as an operator runs it, once a run
+        finally:
+            self.http.close()
 
     def check_everything(self) -> None:
         started = time.monotonic()

@@ -61,20 +61,22 @@ def test_refuses_to_start_on_an_out_of_date_schema_saying_what_to_run(empty_data
 def test_worker_needs_no_admin_token_and_stops_cleanly_on_sigterm(stack_env):
     import signal
     env = {k: v for k, v in os.environ.items() if k not in ("ADMIN_TOKEN", "ADMIN_TOKEN_GENERATED")}
-    process = subprocess.Popen(WORKER, cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    try:
-        # SIGTERM only once the worker said it runs its loop: before its handler is installed, the signal's
-        # default action ends it (-15), which is no clean stop to test (a fixed sleep raced a busy machine).
-        seen = []
-        for line in process.stdout:
-            seen.append(line)
-            if '"worker started"' in line:
-                break
-        assert process.poll() is None, "".join(seen)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-        assert "worker stopped" in process.stdout.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
+    # as a context manager: its output pipe is closed and the process reaped however the test ends
+    with subprocess.Popen(WORKER, cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as process:
+        try:
+            # SIGTERM only once the worker said it runs its loop: before its handler is installed, the
+            # signal's default action ends it (-15), which is no clean stop to test (a fixed sleep raced a
+            # busy machine).
+            seen = []
+            for line in process.stdout:
+                seen.append(line)
+                if '"worker started"' in line:
+                    break
+            assert process.poll() is None, "".join(seen)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+            assert "worker stopped" in process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
