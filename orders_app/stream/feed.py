@@ -68,6 +68,10 @@ class MarketDirectory:
             return True
 
 
+class BrokerRestarted(RuntimeError):
+    """A partition's end went back: the broker made its logs anew (a memory broker that restarted)."""
+
+
 class Feed(threading.Thread):
     def __init__(self, settings, directory: MarketDirectory, deliver, on_restart):
         super().__init__(name="stream-feed", daemon=True)
@@ -80,6 +84,9 @@ class Feed(threading.Thread):
         self.received = 0
         self.ends: dict[TopicPartition, int] = {}  # the partitions' ends seen last
         self.positions: dict[TopicPartition, int] = {}  # the next offset to read, per partition read from
+        # A restart seen while following: the next connection starts the new logs from their beginning and
+        # resnapshots, even if by then they have outgrown the old ends (ends alone would no longer tell).
+        self.restart_seen = False
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -88,9 +95,11 @@ class Feed(threading.Thread):
                 consumer, made_anew = self._connect()
                 if made_anew:
                     self.on_restart()
+                    self.restart_seen = False
                 self.connected.set()
                 self._follow(consumer)
             except Exception as error:  # noqa: BLE001 - broker away or topics gone: start over
+                self.restart_seen = self.restart_seen or isinstance(error, BrokerRestarted)
                 log.warning("stream feed restarting: %s", error)
                 self.connected.clear()
                 self.stopping.wait(RETRY_BACKOFF_S)
@@ -116,7 +125,7 @@ class Feed(threading.Thread):
                 partitions += [TopicPartition(topic, n) for n in sorted(numbers)]
             consumer.assign(partitions)
             ends = consumer.end_offsets(partitions)
-            made_anew = bool(self.ends) and self._went_back(ends)
+            made_anew = bool(self.ends) and (self.restart_seen or self._went_back(ends))
             if not self.ends:
                 consumer.seek_to_end(*partitions)
             elif made_anew:
@@ -157,7 +166,7 @@ class Feed(threading.Thread):
                 checked_at = time.monotonic()
                 latest = consumer.end_offsets(list(consumer.assignment()))
                 if self._went_back(latest):
-                    raise RuntimeError("the broker lost its topics (restarted)")
+                    raise BrokerRestarted("the broker lost its topics (restarted)")
                 self.ends = latest
 
     def _decode(self, record) -> list[tuple]:
