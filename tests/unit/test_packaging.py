@@ -73,6 +73,7 @@ def test_pip_install_in_a_clean_venv_gives_the_console_scripts_without_test_pack
     migrations = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" \
         / "orders_app" / "migrations"
     assert (migrations / "env.py").exists() and (migrations / "script.py.mako").exists()
+    assert {"index.html", "app.css", "app.js"} <= {path.name for path in (migrations.parent / "static").iterdir()}
     assert len(list((migrations / "versions").glob("0*.py"))) == len(list((ROOT_DIR / "migrations" / "versions")
                                                                           .glob("0*.py")))
     installed = subprocess.run([*pip, "list", "--format=freeze"], check=True, capture_output=True, text=True).stdout
