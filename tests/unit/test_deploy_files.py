@@ -7,7 +7,7 @@ import yaml
 
 from orders_app.config import ROOT_DIR
 
-APP_SERVICES = ("migrate", "api", "worker")
+APP_SERVICES = ("migrate", "api", "worker", "stream")
 
 
 def _compose() -> dict:
@@ -68,3 +68,10 @@ def test_compose_has_no_default_secret_every_password_and_token_must_be_given():
         assert "${MYSQL_PASSWORD:?" in services[name]["environment"]["DATABASE_URL"]
     mysql = services["mysql"]["environment"]
     assert mysql.get("MYSQL_RANDOM_ROOT_PASSWORD") == "yes" and "MYSQL_ROOT_PASSWORD" not in mysql
+
+
+def test_every_long_running_service_restarts_and_has_a_healthcheck():
+    services = yaml.safe_load((ROOT_DIR / "docker-compose.yml").read_text())["services"]
+    for name in ("api", "worker", "stream"):
+        assert services[name]["restart"] == "unless-stopped", name
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
