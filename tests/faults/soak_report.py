@@ -3,6 +3,7 @@ equal to their JSON: figures are rendered, never typed by hand.
 
     python -m tests.faults.soak_report --json bench-results/soak.json   # record a soak run as docs/soak.json
     python -m tests.faults.soak_report --flood-json bench-results/poison-flood.json   # ... a flood run
+    python -m tests.faults.soak_report --coverage-json coverage.json  # ... a coverage run's summary
     python -m tests.faults.soak_report --check          # exit 1 if the page differs from the recorded JSON
 """
 from __future__ import annotations
@@ -23,6 +24,10 @@ FLOOD_JSON = ROOT_DIR / "docs" / "poison-flood.json"
 FLOOD_BEGIN = ("<!-- poison flood figures: rendered by `python -m tests.faults.soak_report` from "
                "docs/poison-flood.json; do not edit by hand -->")
 FLOOD_END = "<!-- end of poison flood figures -->"
+COVERAGE_JSON = ROOT_DIR / "docs" / "coverage.json"
+COVERAGE_BEGIN = ("<!-- coverage figures: rendered by `python -m tests.faults.soak_report` from docs/coverage.json; "
+                  "do not edit by hand -->")
+COVERAGE_END = "<!-- end of coverage figures -->"
 
 
 def _n(value) -> str:
@@ -84,6 +89,40 @@ def _flood_rows(f: dict) -> list[tuple[str, str]]:
     ]
 
 
+def coverage_summary(report: dict) -> dict:
+    """What the page shows of a `coverage json` report: branch and line coverage, in all and per package."""
+    packages: dict[str, dict[str, int]] = {}
+    for path, data in report["files"].items():
+        parts = path.split("/")
+        package = "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+        totals = packages.setdefault(package, {"statements": 0, "covered_lines": 0, "branches": 0,
+                                               "covered_branches": 0})
+        summary = data["summary"]
+        for key in ("covered_lines", "covered_branches"):
+            totals[key] += summary[key]
+        totals["statements"] += summary["num_statements"]
+        totals["branches"] += summary["num_branches"]
+    totals = report["totals"]
+    return {"command": report.get("command", ""), "measured_at": report["meta"]["timestamp"][:16].replace("T", " "),
+            "statements": totals["num_statements"], "covered_lines": totals["covered_lines"],
+            "branches": totals["num_branches"], "covered_branches": totals["covered_branches"], "packages": packages}
+
+
+def _percent(covered: int, total: int) -> str:
+    return "–" if not total else f"{100 * covered / total:.1f} %"
+
+
+def _coverage_rows(c: dict) -> list[tuple[str, str]]:
+    rows = [("measured", f"{c['measured_at']} UTC: `{c['command']}`"),
+            ("all of orders_app", f"branches {_percent(c['covered_branches'], c['branches'])} "
+                                  f"({_n(c['covered_branches'])} of {_n(c['branches'])}), lines "
+                                  f"{_percent(c['covered_lines'], c['statements'])}")]
+    rows += [(f"`{name}`", f"branches {_percent(t['covered_branches'], t['branches'])}, lines "
+                           f"{_percent(t['covered_lines'], t['statements'])}")
+             for name, t in sorted(c["packages"].items())]
+    return rows
+
+
 def render_table(figures: dict, rows=_rows) -> str:
     lines = ["| figure | value |", "| --- | --- |"]
     lines += [f"| {name} | {' '.join(value.replace('|', '/').split())} |" for name, value in rows(figures)]
@@ -96,10 +135,12 @@ def _replace_section(page: str, begin: str, end: str, table: str) -> str:
     return f"{head}{begin}\n{table}\n{end}{tail}"
 
 
-def render_page(page: str, figures: dict, flood: dict | None = None) -> str:
+def render_page(page: str, figures: dict, flood: dict | None = None, coverage: dict | None = None) -> str:
     page = _replace_section(page, BEGIN, END, render_table(figures))
     if flood is not None:
         page = _replace_section(page, FLOOD_BEGIN, FLOOD_END, render_table(flood, _flood_rows))
+    if coverage is not None:
+        page = _replace_section(page, COVERAGE_BEGIN, COVERAGE_END, render_table(coverage, _coverage_rows))
     return page
 
 
@@ -107,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.soak_report")
     parser.add_argument("--json", type=Path, help="a soak run's JSON to record as docs/soak.json")
     parser.add_argument("--flood-json", type=Path, help="a poison flood's JSON to record as docs/poison-flood.json")
+    parser.add_argument("--coverage-json", type=Path, help="`coverage json` output to summarise as docs/coverage.json")
+    parser.add_argument("--coverage-command", default="", help="the command that measured it, for the page")
     parser.add_argument("--check", action="store_true", help="only compare the page with the recorded JSON")
     parser.add_argument("--page", type=Path, default=PAGE)
     args = parser.parse_args(argv)
@@ -114,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(args.json, RECORDED_JSON)
     if args.flood_json is not None and not args.check:
         shutil.copyfile(args.flood_json, FLOOD_JSON)
+    if args.coverage_json is not None and not args.check:
+        summary = coverage_summary(json.loads(args.coverage_json.read_text()) | {"command": args.coverage_command})
+        COVERAGE_JSON.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     page = args.page.read_text()
-    wanted = render_page(page, json.loads(RECORDED_JSON.read_text()), json.loads(FLOOD_JSON.read_text()))
+    wanted = render_page(page, json.loads(RECORDED_JSON.read_text()), json.loads(FLOOD_JSON.read_text()),
+                         json.loads(COVERAGE_JSON.read_text()))
     if args.check:
         if page != wanted:
             print(f"{args.page} differs from the recorded figures: run `python -m tests.faults.soak_report`")

@@ -65,6 +65,7 @@ pytestmark = pytest.mark.slow
 MACHINE_SETTINGS = settings(max_examples=5, stateful_step_count=30, deadline=None, derandomize=True, database=None,
                             phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 CHECK_EVERY_STEPS = 6
+PROPAGATION_MARGIN_S = 0.3
 RESTARTS_PER_RUN_MAX = 2  # each costs seconds: a new Python process, its start-up checks, the catch-up
 USERS_MAX = 5
 RACE_THREADS_MAX = 6
@@ -156,8 +157,10 @@ class ServiceMachine(RuleBasedStateMachine):
         super().__init__()
         self.symbols = ["S" + uuid.uuid4().hex[:9].upper() for _ in range(2)]
         self.market_ids = {symbol: add_market(symbol, self.ctx) for symbol in self.symbols}
+        self.markets_added_at = time.monotonic()
         self.model = ReferenceExchange(self.ctx.settings.market_buy_collar_percent)
         self.http = requests.Session()
+        self._wait_until_the_api_knows(self.symbols)
         self.users: dict[int, dict] = {}
         self.unapplied: list[RefOrder] = []  # accepted while no worker ran, in acceptance order
         self.with_client_id: dict[str, tuple[RefOrder, dict]] = {}  # client_order_id -> order, body
@@ -165,6 +168,20 @@ class ServiceMachine(RuleBasedStateMachine):
         self.restarts = 0
 
     # --- plumbing ------------------------------------------------------------------------------------------
+
+    def _wait_until_the_api_knows(self, symbols: list[str], timeout_s: float = 10) -> None:
+        """API processes pick a new market and its assets up within about a second (the documented bound):
+        until then a deposit of its base asset is rightly an unknown asset. Wait until the API lists them and
+        that bound has passed, so every gunicorn process, not only the one answering here, knows them."""
+        deadline = time.monotonic() + timeout_s
+        propagated_at = self.markets_added_at + self.ctx.MARKETS_RELOAD_INTERVAL_S + PROPAGATION_MARGIN_S
+        while True:
+            url = f"{self.service.api.url}/api/assets"
+            assets = {asset["symbol"] for asset in self.http.get(url, timeout=10).json()["assets"]}
+            if set(symbols) <= assets and time.monotonic() >= propagated_at:
+                return
+            assert time.monotonic() < deadline, f"the API does not know {symbols} after {timeout_s}s"
+            time.sleep(0.05)
 
     def call(self, method: str, path: str, headers: dict, expected: int, code: str | None = None, **kwargs) -> dict:
         response = self.http.request(method, f"{self.service.api.url}{path}", headers=headers,
