@@ -33,7 +33,8 @@ RESTING_LOAD_PAGE_ROWS = 5000
 # change applies to every batch whose transaction starts after it committed.
 _LOCK_MARKET_STATE = text(
     "SELECT last_seq, (SELECT maker_fee_rate FROM markets WHERE id = :market_id) AS maker_fee_rate, "
-    "(SELECT taker_fee_rate FROM markets WHERE id = :market_id) AS taker_fee_rate "
+    "(SELECT taker_fee_rate FROM markets WHERE id = :market_id) AS taker_fee_rate, "
+    "(SELECT status FROM markets WHERE id = :market_id) AS status "
     "FROM market_state WHERE market_id = :market_id FOR UPDATE")
 _SET_APPLIED_SEQ = text("UPDATE market_state SET last_seq = :seq, updated_at = NOW(3) WHERE market_id = :market_id")
 _ACCEPTED_SEQS = text("SELECT market_id, last_seq FROM market_sequences")
@@ -41,7 +42,7 @@ _ACCEPTED_SEQS = text("SELECT market_id, last_seq FROM market_sequences")
 
 def lock_market_state(session: Session, market_id: int):
     """Lock the market's applied sequence: while held, no other worker settles this market. A row of
-    (last_seq, maker_fee_rate, taker_fee_rate): the rates in force now."""
+    (last_seq, maker_fee_rate, taker_fee_rate, status): the rates and the status in force now."""
     return session.execute(_LOCK_MARKET_STATE, {"market_id": market_id}).one()
 
 

@@ -141,6 +141,11 @@ class BatchEffects:
             change.status, change.reason, change.final = fact.status, fact.reason, True
             change.unspent_budget = fact.unspent_budget
 
+    def cancel_unmatched(self, order_id: int, reason: str) -> None:
+        """End an order that never reached the book (its hold is released with the other final orders')."""
+        change = self.change(order_id)
+        change.status, change.reason, change.final, change.unspent_budget = "cancelled", reason, True, None
+
     def engine_input(self, book: OrderBook, order_id: int, convert: Callable[..., Incoming]) -> Incoming | None:
         """`convert()`, checked by the engine without touching the book; an order it cannot be turned
         into (amounts off its market's steps, a budget below one unit...) is rejected instead, its hold

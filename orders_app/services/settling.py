@@ -34,7 +34,7 @@ from orders_app.messages import MarketCommand, TradeEvent
 from orders_app.messaging.codec import encode_trade_event
 from orders_app.models import FINAL_STATUSES
 from orders_app.repositories import accounts, candles, settlement
-from orders_app.repositories.markets import MarketSpec
+from orders_app.repositories.markets import HALTED, MarketSpec
 from orders_app.services import ServiceContext, utc_now
 from orders_app.services.accounting import NO_FEES, FeeTerms, Trade, new_balances
 from orders_app.services.batch_effects import BatchEffects, incoming_from_row
@@ -43,6 +43,7 @@ from orders_app.services.stream_events import record_stream_events
 from orders_app.services.views import iso_utc
 
 ZERO = Decimal(0)
+MARKET_HALTED = "market_halted"
 BOOK_CHECK_ORDERS_MAX = 1_000  # full book invariant check after each batch up to this size (it is O(n))
 
 
@@ -101,7 +102,7 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
     spec = runtime.spec
     with ctx.uow() as uow:
         session = uow.session
-        last_seq, maker_fee_rate, taker_fee_rate = settlement.lock_market_state(session, spec.id)
+        last_seq, maker_fee_rate, taker_fee_rate, status = settlement.lock_market_state(session, spec.id)
         if runtime.book is None or runtime.applied_seq != last_seq:
             rebuild_book(runtime, session, last_seq)
         to_apply, set_aside, orders = commands_to_apply(session, spec, last_seq, commands, up_to_seq,
@@ -117,7 +118,9 @@ def settle_commands(runtime: MarketRuntime, commands: list[MarketCommand], ctx: 
                 if order is None or order.market_id != spec.id:
                     raise InvariantViolation(
                         f"{spec.name} command {command.seq}: order {command.order_id} not in this market")
-                if command.event_type == "order_placed":
+                if command.event_type == "order_placed" and status == HALTED:
+                    batch.cancel_unmatched(order.id, MARKET_HALTED)  # accepted just before the halt
+                elif command.event_type == "order_placed":
                     incoming = batch.engine_input(
                         book, order.id, lambda order=order, seq=command.seq: incoming_from_row(
                             order, spec, withheld=_withheld(pending, order.id, seq)))

@@ -16,7 +16,7 @@ from orders_app.messages import Fund
 from orders_app.reconcile import reconcile
 from orders_app.repositories import accounts, settlement
 from orders_app.services.funding import fund
-from orders_app.services.markets import add_market
+from orders_app.services.markets import add_market, update_market
 from orders_app.services.settling import MarketRuntime, settle_commands
 from tests.processes import ApiServer, WorkerProcess
 from tests.support.waits import wait_market_applied
@@ -120,3 +120,25 @@ def test_concurrent_repeats_of_a_client_order_id_across_processes_all_answer_the
 
 REPEATS = 12
 REPEAT_ROUNDS = 5
+
+
+def test_an_order_accepted_just_before_its_market_halted_is_cancelled_as_market_halted_not_matched(
+        ctx, market, make_user):
+    """The API refuses orders once a market is halted; one it accepted just before reaches the worker after
+    the halt, and must not trade then: it ends `cancelled` with reason `market_halted`, its hold released."""
+    seller, buyer = make_user("seller", **{market: "1"}), make_user("buyer", USD="100")
+    assert seller.place(currency_symbol=market, order_type="sell", price="10", quantity="1").status_code == 201
+    settle_all(ctx, market)
+    late = buyer.place(currency_symbol=market, order_type="buy", price="10", quantity="1")
+    assert late.status_code == 201
+    update_market(ctx.resolve_market(market).name, {"status": "halted"}, ctx)
+    try:
+        batch = settle_all(ctx, market)
+    finally:
+        update_market(ctx.resolve_market(market).name, {"status": "trading"}, ctx)
+
+    assert (batch.commands, batch.trades) == (1, 0)
+    order = buyer.orders()[0]
+    assert (order["id"], order["status"], order["status_reason"]) == (late.json["order"]["id"], "cancelled",
+                                                                      "market_halted")
+    assert (buyer.balances()["USD"]["available"], buyer.balances()["USD"]["locked"]) == ("100", "0")
