@@ -1,4 +1,4 @@
-"""Typed errors and the one place that renders them as SPEC's JSON error shape.
+"""Typed errors and the one place that renders them as the API's one JSON error shape.
 
     {"error": {"code": "UPPER_SNAKE", "message": "human sentence", "field": "name-if-any"}}
 

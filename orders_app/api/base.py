@@ -78,7 +78,7 @@ class Blueprint(flask_smorest.Blueprint):
 
 class Api(flask_smorest.Api):
     """flask-smorest Api with the project's error schema in the document: every operation's `default`
-    response (and the validation error responses flask-smorest documents) is SPEC's error shape."""
+    response (and the validation error responses flask-smorest documents) is the API's error shape."""
 
     ERROR_SCHEMA = ErrorResponse
 
@@ -89,7 +89,7 @@ class Api(flask_smorest.Api):
 
 def _decimal_string_properties(_converter, field, **_kwargs) -> dict:
     """Amounts in the document: canonical decimal strings (requests also take JSON numbers and trailing
-    zeros), so a schema check of any response proves the output format SPEC asks for."""
+    zeros), so a schema check of any response proves the output format the API promises."""
     if isinstance(field, DecimalString):
         return {"type": "string", "pattern": CANONICAL_DECIMAL_PATTERN,
                 "description": field.metadata.get("description", "an exact decimal, as a string")}

@@ -1,4 +1,4 @@
-"""Bad input gets a clear 4xx in SPEC's error shape and changes nothing (balances, orders)."""
+"""Bad input gets a clear 4xx in the API's error shape and changes nothing (balances, orders)."""
 from __future__ import annotations
 
 import json

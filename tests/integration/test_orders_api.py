@@ -1,4 +1,4 @@
-"""The API contract of SPEC.md, endpoint by endpoint, against the real database and broker."""
+"""The API contract (docs/api.md), endpoint by endpoint, against the real database and broker."""
 from __future__ import annotations
 
 import uuid

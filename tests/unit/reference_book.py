@@ -1,4 +1,4 @@
-"""A naive, obviously-correct order book, written from SPEC.md for differential testing.
+"""A naive, obviously-correct order book, written from the matching rules in docs/api.md for differential testing.
 
 One list of resting orders in arrival order; every submit sorts the opposite side into matching order
 (best price, then arrival) and walks it. Slow on purpose: no heaps, no lazy deletion, no shortcuts.
