@@ -181,12 +181,15 @@ def small_buffer_stream(stack_env, worker):
 
 
 def test_a_client_that_stops_reading_is_disconnected_while_the_others_keep_their_lag(
-        small_buffer_stream, market, make_user):
+        small_buffer_stream, market, make_user, ctx):
     stream, symbol = small_buffer_stream, symbol_of(market)
     maker, alice = make_user("maker", **{symbol: "1000"}), make_user("alice", USD="100000")
     for level in range(150):  # a book whose snapshot is a few KB
         response = maker.place(currency_symbol=symbol, order_type="sell", price=str(200 + level), quantity="1.23456789")
         assert response.status_code == 201, response.json
+    # every snapshot must carry the 150 levels: 2,000 of them then outgrow what the kernel's socket buffers
+    # absorb, and the stream's own buffer passes its bound (a thinner book, on a busy machine, did not)
+    wait_market_applied(ctx, market_id(ctx, market))
     fast = StreamClient(stream.url)
     fast.subscribe(f"trades:{market}")
     slow_socket = socket.create_connection(("127.0.0.1", stream.port))

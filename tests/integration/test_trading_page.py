@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -68,7 +69,8 @@ def test_a_person_places_an_order_sees_it_in_the_book_and_sees_a_trade_happen(se
     add_market(symbol, ctx)
     market = f"{symbol}-{ctx.settings.quote_currency}"
     alice, bob = make_user("alice", USD="10000"), make_user("bob", **{symbol: "10"})
-    wait = WebDriverWait(browser, PAGE_WAIT_S)
+    # the page re-renders its tables as pushes arrive: an element read mid-render is stale, read it again
+    wait = WebDriverWait(browser, PAGE_WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
 
     browser.get(f"{api.url}/?market={market}")
     assert Select(browser.find_element(By.ID, "market")).first_selected_option.text == market
