@@ -6,7 +6,6 @@ conserves every asset, never takes more from an order than it held, and releases
 from __future__ import annotations
 
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +22,7 @@ from orders_app.services.accounting import (
     trade_postings,
 )
 from orders_app.services.batch_effects import BatchEffects, incoming_from_row
+from tests.support.order_rows import resting_limit_order
 
 SPEC = MarketSpec(1, "BTC", "USD", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"), Decimal(10**6),
                   Decimal(10**6))
@@ -67,21 +67,13 @@ def test_new_balances_start_a_missing_account_from_zero_and_refuse_a_negative_on
         new_balances({}, {(4, "USD"): (Decimal("-0.01"), Decimal(0))})
 
 
-def _order(order_id: int, user_id: int, side: str, price: Decimal, quantity: Decimal):
-    hold = price * quantity if side == "buy" else quantity
-    return SimpleNamespace(id=order_id, user_id=user_id, side=side, type="limit", time_in_force="GTC",
-                           post_only=False, price=price, quantity=quantity, filled_quantity=Decimal(0),
-                           filled_quote=Decimal(0), locked_amount=hold, status="pending", status_reason=None,
-                           fee=Decimal(0))
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["buy", "sell"]), st.integers(1, 4), PRICES, QUANTITIES),
                 min_size=1, max_size=25))
 def test_any_batch_of_limit_orders_conserves_every_asset_and_releases_what_final_orders_held(orders):
     book, effects, rows = OrderBook(), BatchEffects(SPEC), {}
     for seq, (side, user_id, price, quantity) in enumerate(orders, start=1):
-        row = rows[seq] = _order(seq, user_id, side, price, quantity)
+        row = rows[seq] = resting_limit_order(seq, user_id, side, price, quantity)
         effects.on_facts(book.submit(incoming_from_row(row, SPEC)), seq)
     order_rows = effects.order_rows(rows)
     effects.post_trades(list(range(1, len(effects.trades) + 1)))

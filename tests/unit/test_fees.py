@@ -3,7 +3,6 @@ taker rate and the maker the maker rate; fee postings move money to the fee acco
 from __future__ import annotations
 
 from decimal import Decimal
-from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +11,7 @@ from orders_app.matching import OrderBook
 from orders_app.repositories.markets import MarketSpec
 from orders_app.services.accounting import FeeTerms, Trade, fee_for, trade_postings
 from orders_app.services.batch_effects import BatchEffects, incoming_from_row
+from tests.support.order_rows import resting_limit_order
 
 FEE_USER = 99
 # ETH-BTC: the quote is BTC (8 decimals), so price step x quantity step must be a whole number of 1e-8.
@@ -57,14 +57,6 @@ def test_fee_postings_take_from_what_each_side_received_and_credit_the_fee_accou
     assert {p.trade_id for p in fees} == {9}
 
 
-def _order(order_id: int, user_id: int, side: str, price: Decimal, quantity: Decimal):
-    hold = price * quantity if side == "buy" else quantity
-    return SimpleNamespace(id=order_id, user_id=user_id, side=side, type="limit", time_in_force="GTC",
-                           post_only=False, price=price, quantity=quantity, filled_quantity=Decimal(0),
-                           filled_quote=Decimal(0), locked_amount=hold, status="pending", status_reason=None,
-                           fee=Decimal(0))
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["buy", "sell"]), st.integers(1, 4),
                           st.integers(1, 2_000).map(lambda t: t * ETH_BTC.price_step),
@@ -74,7 +66,7 @@ def test_a_batch_with_fees_conserves_every_asset_and_the_fee_account_gets_every_
     terms = FeeTerms(maker_rate, taker_rate, base_scale=8, quote_scale=8, fee_user_id=FEE_USER)
     book, effects, rows = OrderBook(), BatchEffects(ETH_BTC, terms), {}
     for seq, (side, user_id, price, quantity) in enumerate(orders, start=1):
-        row = rows[seq] = _order(seq, user_id, side, price, quantity)
+        row = rows[seq] = resting_limit_order(seq, user_id, side, price, quantity)
         effects.on_facts(book.submit(incoming_from_row(row, ETH_BTC)), seq)
     order_rows = effects.order_rows(rows)
     effects.post_trades(list(range(1, len(effects.trades) + 1)))
