@@ -2,9 +2,12 @@
 
 Per batch and market, one `book-events` delta: the new total of every price level the batch touched
 (read from the in-memory book after the batch, which is the database's book at `seq`; "0" removes a
-level), chained by `prev_seq` so a reader can tell a gap; and one `order-updates` message per changed
-order, with its full view and owner, for the private `orders` channel. The relay publishes them; the
-worker never sends to Kafka from here. Both kinds go in one statement.
+level), chained by `prev_seq` so a reader can tell a gap; and one `order-updates` message listing every
+order the batch changed, with its full view and owner, for the private `orders` channel (split in chunks
+of ORDERS_PER_MESSAGE, far below Kafka's message size limit). One message per batch rather than per order:
+each outbox row costs an insert, a relay read, a produce and a mark, which for a busy market were more
+than the settlement itself. The relay publishes them; the worker never sends to Kafka from here. Both
+kinds go in one statement.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from orders_app.services.events import wire_amounts
 from orders_app.services.views import iso_utc, order_view
 
 STREAM_EVENT_VERSION = 1
+ORDERS_PER_MESSAGE = 200  # about 400 bytes each: a message stays well under Kafka's 1 MB default
 
 
 def record_stream_events(session, ctx: ServiceContext, spec: MarketSpec, book: OrderBook, orders: dict,
@@ -33,6 +37,7 @@ def record_stream_events(session, ctx: ServiceContext, spec: MarketSpec, book: O
     rows = [[settings.book_events_topic, name, "book_delta", _dump({
         "type": "delta", "version": STREAM_EVENT_VERSION, "market": name, "seq": seq, "prev_seq": prev_seq,
         "timestamp": timestamp, **_level_totals(spec, book, orders, order_rows, touched)})]]
+    updates = []
     for change in order_rows:
         order = orders[change.order_id]
         fee_asset = spec.base_asset if order.side == "buy" else spec.quote_asset  # the asset it receives
@@ -40,9 +45,11 @@ def record_stream_events(session, ctx: ServiceContext, spec: MarketSpec, book: O
                                  "fee": change.fee, "fee_asset": fee_asset, "updated_at": now})
         row.filled_quote, row.status_reason = change.filled_quote, change.status_reason
         view = order_view(row, spec)  # type: ignore[arg-type]  # a row with the columns order_view reads
-        rows.append([settings.order_updates_topic, name, "order_update", _dump({
-            "type": "order", "version": STREAM_EVENT_VERSION, "market": name, "seq": seq,
-            "user_id": order.user_id, "order": wire_amounts(view)})])
+        updates.append({"user_id": order.user_id, "order": wire_amounts(view)})
+    for start in range(0, len(updates), ORDERS_PER_MESSAGE):
+        rows.append([settings.order_updates_topic, name, "order_updates", _dump({
+            "type": "orders", "version": STREAM_EVENT_VERSION, "market": name, "seq": seq,
+            "orders": updates[start:start + ORDERS_PER_MESSAGE]})])
     outbox.add_events(session, rows=rows, created_at=now)
 
 

@@ -176,8 +176,9 @@ class Feed(threading.Thread):
             topic, settings = record.topic, self.settings
             if topic == settings.book_events_topic and data.get("type") == "delta":
                 return [("delta", data["market"], data)]
-            if topic == settings.order_updates_topic and data.get("type") == "order":
-                return [("order", data["market"], data["user_id"], data["seq"], WORKER_SOURCE, data["order"])]
+            if topic == settings.order_updates_topic and data.get("type") == "orders":
+                return [("order", data["market"], update["user_id"], data["seq"], WORKER_SOURCE, update["order"])
+                        for update in data["orders"]]
             if topic == settings.trade_events_topic and data.get("type") == "trade":
                 market = self.directory.name_of_symbol(data["currency_symbol"])
                 if market is None:

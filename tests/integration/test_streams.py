@@ -4,6 +4,7 @@ Each test trades in a market of its own, added at run time (the stream reads it 
 """
 from __future__ import annotations
 
+import json
 import random
 import socket
 import time
@@ -13,8 +14,10 @@ from decimal import Decimal
 
 import pytest
 import requests
+from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
+from orders_app.models import OutboxEvent
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.processes import StreamProcess, WorkerProcess
@@ -115,6 +118,29 @@ def test_a_book_rebuilt_from_snapshot_and_deltas_equals_the_rest_book_after_2000
         assert book.levels(side) == [(Decimal(level["price"]), Decimal(level["quantity"])) for level in rest[side]]
     assert book.levels("bids") and book.levels("asks")  # the random orders crossed and rested on both sides
     subscriber.close()
+
+
+def test_each_settled_batch_writes_one_order_updates_message_listing_every_order_it_changed(
+        market, make_user, ctx):
+    """Per batch, one book delta and one order-updates message, however many orders the batch changed: a
+    crossing order changes itself and the makers it fills."""
+    symbol = symbol_of(market)
+    buyer, seller = make_user("buyer", USD="100000"), make_user("seller", **{symbol: "100"})
+    placed = [seller.place(currency_symbol=symbol, order_type="sell", price=str(100 + i), quantity="1")
+              for i in range(3)]
+    placed.append(buyer.place(currency_symbol=symbol, order_type="buy", price="103", quantity="3"))
+    assert all(response.status_code == 201 for response in placed), [r.json for r in placed]
+    wait_market_applied(ctx, market_id(ctx, market))
+    with ctx.uow() as uow:
+        rows = uow.session.execute(select(OutboxEvent.topic, OutboxEvent.payload).where(
+            OutboxEvent.message_key == market, OutboxEvent.topic.in_(
+                (ctx.settings.book_events_topic, ctx.settings.order_updates_topic))).order_by(OutboxEvent.id)).all()
+    deltas = [json.loads(payload) for topic, payload in rows if topic == ctx.settings.book_events_topic]
+    updates = [json.loads(payload) for topic, payload in rows if topic == ctx.settings.order_updates_topic]
+    assert len(updates) == len(deltas) and [u["seq"] for u in updates] == [d["seq"] for d in deltas]
+    listed = [item["order"] for update in updates for item in update["orders"]]
+    assert {order["id"] for order in listed} == {response.json["order"]["id"] for response in placed}
+    assert [order["status"] for order in listed][-4:] == ["completed"] * 4  # the buy filled all three sells
 
 
 def test_the_orders_channel_shows_the_callers_orders_and_never_another_users(stream, market, make_user):
