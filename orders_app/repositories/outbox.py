@@ -45,13 +45,15 @@ def add_events(session: Session, *, rows: list[list], created_at: datetime) -> N
 _MARKET_EVENT_IDS = text("SELECT id, seq FROM outbox WHERE market_id = :market_id AND seq BETWEEN :low AND :high")
 
 
-def add_market_events(session: Session, *, topic: str, rows: list[list], created_at: datetime
-                      ) -> dict[tuple[int, int], int]:
+def add_market_events(session: Session, *, topic: str, rows: list[list], created_at: datetime,
+                      ids_wanted: bool = True) -> dict[tuple[int, int], int]:
     """Sequenced market events [key, market_id, seq, order_id, event_type, payload] in one statement;
-    returns {(market_id, seq): outbox id}."""
+    returns {(market_id, seq): outbox id} (empty unless `ids_wanted`)."""
     if not rows:
         return {}
     session.execute(_INSERT_MARKET_EVENTS, {"topic": topic, "now": created_at, "rows": json_rows(rows)})
+    if not ids_wanted:
+        return {}
     return ids_by_market_seq(session, _MARKET_EVENT_IDS, ((row[1], row[2]) for row in rows))
 
 

@@ -57,12 +57,17 @@ def record_market_event(session: Session, ctx: ServiceContext, event_type: str, 
 
 def record_market_events(session: Session, ctx: ServiceContext, commands: list[OutgoingCommand],
                          now: datetime) -> list[PendingPublish]:
-    """Many commands in one statement, in the order given (each market's in sequence order)."""
+    """Many commands in one statement, in the order given (each market's in sequence order). Returns what
+    the API publishes after commit: nothing when the relay publishes every row (OUTBOX_PUBLISHER=relay), so
+    the rows' ids are not read back (a query per batch that cost about a sixth of the transaction)."""
     topic = ctx.settings.order_events_topic
     payloads = [command.payload() for command in commands]
-    ids = outbox.add_market_events(session, topic=topic, created_at=now, rows=[
-        [command.market.name, command.market.id, command.seq, command.order_id, command.event_type,
-         payload.decode()] for command, payload in zip(commands, payloads, strict=True)])
+    rows = [[command.market.name, command.market.id, command.seq, command.order_id, command.event_type,
+             payload.decode()] for command, payload in zip(commands, payloads, strict=True)]
+    if ctx.settings.outbox_publisher == "relay":
+        outbox.add_market_events(session, topic=topic, created_at=now, rows=rows, ids_wanted=False)
+        return []
+    ids = outbox.add_market_events(session, topic=topic, created_at=now, rows=rows)
     return [PendingPublish(ids[(command.market.id, command.seq)], topic, command.market.name, payload)
             for command, payload in zip(commands, payloads, strict=True)]
 

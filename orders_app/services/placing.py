@@ -267,8 +267,9 @@ def _place_batch_once(batch: list[PreparedOrder], ctx: ServiceContext) -> list[P
         accounts.journal_many(session, ledger)
         publishes = record_market_events(session, ctx, commands, now)
         uow.commit()
-    for index, command, publish in zip(accepted, commands, publishes, strict=True):
-        outcomes[index] = PlacedOrder(command.view, True, (publish,))
+    for position, (index, command) in enumerate(zip(accepted, commands, strict=True)):
+        # the relay publishing every row (the default), there is nothing to hand the API's publisher
+        outcomes[index] = PlacedOrder(command.view, True, tuple(publishes[position:position + 1]))
     return _with_repeats(outcomes, repeat_of)
 
 
