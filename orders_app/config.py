@@ -125,6 +125,7 @@ class Settings:
     outbox_sweep_interval_ms: int = 1000
     outbox_sweep_grace_ms: int = 15000
     outbox_sweep_batch_rows_max: int = 1000
+    outbox_gap_timeout_s: int = 60
     settle_batch_commands_max: int = 1000
     place_batch_orders_max: int = 64
     outbox_publisher: str = "relay"
@@ -207,6 +208,7 @@ class Settings:
             outbox_sweep_interval_ms=_int(env, "OUTBOX_SWEEP_INTERVAL_MS", 1000, 50, 600_000),
             outbox_sweep_grace_ms=_int(env, "OUTBOX_SWEEP_GRACE_MS", 15000, 0, 600_000),
             outbox_sweep_batch_rows_max=_int(env, "OUTBOX_SWEEP_BATCH_ROWS_MAX", 1000, 1, 100_000),
+            outbox_gap_timeout_s=_int(env, "OUTBOX_GAP_TIMEOUT_S", 60, 1, 86_400),
             settle_batch_commands_max=_int(env, "SETTLE_BATCH_COMMANDS_MAX", 1000, 1, 100_000),
             place_batch_orders_max=_int(env, "PLACE_BATCH_ORDERS_MAX", 64, 1, 10_000),
             market_buy_collar_percent=_int(env, "MARKET_BUY_COLLAR_PERCENT", 5, 0, 100),

@@ -103,13 +103,22 @@ class RateLimited(DomainError):
 DATABASE_UNREACHABLE_CODES = frozenset({0, 1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055})
 
 
+# 1044 database, 1142 table, 1227 privilege (e.g. PROCESS) access denied
+ACCESS_DENIED_CODES = frozenset({1044, 1142, 1227})
+
+
+def database_error_code(error: Exception) -> int | None:
+    """The server's or client's error number of a SQLAlchemy error, if it carries one."""
+    orig = getattr(error, "orig", None)
+    code = orig.args[0] if orig is not None and orig.args else None
+    return code if isinstance(code, int) else None
+
+
 def is_database_unreachable(error: Exception) -> bool:
     """True when a SQLAlchemy error means the database cannot be reached (a retry later may succeed)."""
     if getattr(error, "connection_invalidated", False):
         return True
-    orig = getattr(error, "orig", None)
-    code = orig.args[0] if orig is not None and orig.args else None
-    return isinstance(code, int) and code in DATABASE_UNREACHABLE_CODES
+    return database_error_code(error) in DATABASE_UNREACHABLE_CODES
 
 
 # One InvariantViolation for the whole system: a programmer error or corrupt data aborts the transaction,

@@ -242,6 +242,15 @@ class OutboxEvent(Base):
     )
 
 
+class OutboxRelayPosition(Base):
+    """How far the relay has published, as one id: every outbox row at or below `published_through` is
+    published or was never committed (OUTBOX_PUBLISHER=relay; the API's publisher stamps rows instead)."""
+    __tablename__ = "outbox_relay_position"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    published_through: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 class Candle(Base):
     """A market's trades aggregated per interval (60 s ... 1 day, aligned in UTC), maintained by the worker in the
     settling transaction: open and close are the prices of the interval's first and last trade by id, so a

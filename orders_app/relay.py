@@ -2,12 +2,14 @@
 
 With OUTBOX_PUBLISHER=relay (the default) it publishes every committed row — the API's `order-events`
 and the matching worker's `trade-events` — polling every 10 ms, in id order (which is sequence order
-within a market), in batches; the API never talks to Kafka. With OUTBOX_PUBLISHER=api the API publishes
+within a market), in batches, from a saved position (messaging/relay_position.py); the API never talks
+to Kafka. With OUTBOX_PUBLISHER=api the API publishes
 its rows after commit and the relay only takes those left unpublished for OUTBOX_SWEEP_GRACE_MS. It runs
 in its own process so that Kafka producing (pure-Python kafka-python) does not compete with matching for
 one interpreter. One relay publishes at a time — a named database lock, held on a connection it keeps
 open, elects it; the relays of other workers stand by — so a market's events reach Kafka in order.
-Rows are also claimed with SKIP LOCKED, so even two relays at once never publish the same row together.
+With OUTBOX_PUBLISHER=api, rows are also claimed with SKIP LOCKED, so even two relays at once never publish
+the same row together.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from multiprocessing.process import BaseProcess
 from sqlalchemy import text
 
 from orders_app.messaging.producer import build_producer, close_producer
+from orders_app.messaging.relay_position import PositionPublisher
 from orders_app.messaging.sweeper import sweep_once
 from orders_app.messaging.topics import ensure_topics
 
@@ -57,11 +60,13 @@ def run_relay(worker_pid: int) -> None:
     ctx = runtime.ctx
     settings = ctx.settings
     producer = None
+    position: PositionPublisher | None = None  # OUTBOX_PUBLISHER=relay: read when elected
     published = 0
     leadership = _Leadership(ctx.session_factory)
     log.info("relay started")
     while not stopping.is_set() and os.getppid() == worker_pid:
         if not leadership.held():
+            position = None  # another relay may publish meanwhile: start again from the saved position
             stopping.wait(LEADERSHIP_RETRY_S)
             continue
         if producer is None:
@@ -73,7 +78,12 @@ def run_relay(worker_pid: int) -> None:
                 stopping.wait(KAFKA_RETRY_BACKOFF_S)
                 continue
         try:
-            count = sweep_once(ctx.session_factory, producer, settings)
+            if settings.outbox_publisher == "relay":
+                if position is None:
+                    position = PositionPublisher(ctx.session_factory, settings)
+                count = position.sweep(producer)
+            else:
+                count = sweep_once(ctx.session_factory, producer, settings)
         except Exception as error:  # noqa: BLE001 - Kafka or database hiccup: rows stay unpublished
             log.warning("relay publish failed: %s", error)
             close_producer(producer)

@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, func, insert, or_, select, text, update
+from sqlalchemy import CursorResult, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from orders_app.errors import present
+from orders_app.errors import ACCESS_DENIED_CODES, database_error_code, present
 from orders_app.models import OutboxEvent
 from orders_app.repositories.bulk import ids_by_market_seq, json_rows, json_table
 
@@ -57,6 +58,46 @@ def add_market_events(session: Session, *, topic: str, rows: list[list], created
     return ids_by_market_seq(session, _MARKET_EVENT_IDS, ((row[1], row[2]) for row in rows))
 
 
+_PUBLISHED_THROUGH = "(SELECT published_through FROM outbox_relay_position WHERE id = 1)"
+
+
+def published_through(session: Session) -> int:
+    """The relay's position: every row at or below it is published (or was never committed)."""
+    return int(session.execute(text(_PUBLISHED_THROUGH[1:-1])).scalar_one())
+
+
+def save_published_through(session: Session, through: int, now: datetime) -> None:
+    session.execute(text("UPDATE outbox_relay_position SET published_through = :through, updated_at = :now "
+                         "WHERE id = 1 AND published_through < :through"), {"through": through, "now": now})
+
+
+_ROWS_AFTER = text("SELECT id, topic, message_key, payload FROM outbox WHERE id > :after ORDER BY id LIMIT :n")
+_ROWS_WITH_IDS = text("SELECT id, topic, message_key, payload FROM outbox WHERE id IN :ids ORDER BY id"
+                      ).bindparams(bindparam("ids", expanding=True))
+
+
+def rows_after(session: Session, after_id: int, rows_max: int) -> list:
+    """Committed rows above `after_id`, in id order (a primary-key range: no index but the table's own)."""
+    return list(session.execute(_ROWS_AFTER, {"after": after_id, "n": rows_max}))
+
+
+def rows_with_ids(session: Session, ids: list[int]) -> list:
+    return list(session.execute(_ROWS_WITH_IDS, {"ids": ids})) if ids else []
+
+
+def running_transactions(session: Session) -> frozenset[int] | None:
+    """The ids of the InnoDB transactions of other connections running now (as of up to 0.1 s ago: the
+    server caches the table); None when the account may not see them (it lacks the PROCESS privilege)."""
+    try:
+        return frozenset(int(trx_id) for trx_id in session.execute(text(
+            "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()")
+        ).scalars())
+    except DBAPIError as error:
+        if database_error_code(error) in ACCESS_DENIED_CODES:
+            return None
+        raise
+
+
 def mark_published(session: Session, event_ids: list[int], now: datetime) -> None:
     session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(event_ids), OutboxEvent.published_at.is_(None))
                     .values(published_at=now))
@@ -72,14 +113,15 @@ def claim_unpublished(session: Session, *, older_than: datetime, rows_max: int,
         due = or_(due, OutboxEvent.topic == immediate_topic)
     return list(session.execute(
         select(OutboxEvent)
-        .where(OutboxEvent.published_at.is_(None), due)
+        .where(OutboxEvent.published_at.is_(None), OutboxEvent.id > text(_PUBLISHED_THROUGH), due)
         .order_by(OutboxEvent.id)
         .limit(rows_max)
         .with_for_update(skip_locked=True)).scalars())
 
 
 def unpublished_count(session: Session, market_id: int | None = None) -> int:
-    statement = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+    statement = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None),
+                                                                    OutboxEvent.id > text(_PUBLISHED_THROUGH))
     if market_id is not None:
         statement = statement.where(OutboxEvent.market_id == market_id)
     return int(session.execute(statement).scalar_one())
@@ -89,14 +131,23 @@ def older_than(now: datetime, grace_ms: int) -> datetime:
     return now - timedelta(milliseconds=grace_ms)
 
 
-_PRUNE_PUBLISHED = text(
-    "DELETE FROM outbox WHERE published_at < :before"
-    " AND (seq IS NULL OR seq <= (SELECT ms.last_seq FROM market_state ms WHERE ms.market_id = outbox.market_id))"
-    " ORDER BY published_at, id LIMIT :rows_max")
+_APPLIED = "(seq IS NULL OR seq <= (SELECT ms.last_seq FROM market_state ms WHERE ms.market_id = outbox.market_id))"
+_PRUNE_BELOW_POSITION = text(
+    f"DELETE FROM outbox WHERE id <= {_PUBLISHED_THROUGH} AND created_at < :before AND {_APPLIED}"
+    " ORDER BY id LIMIT :rows_max")
+_PRUNE_STAMPED = text(
+    f"DELETE FROM outbox WHERE published_at < :before AND {_APPLIED} ORDER BY published_at, id LIMIT :rows_max")
 
 
 def prune_published(session: Session, *, before: datetime, rows_max: int) -> int:
     """Delete up to `rows_max` rows published before `before` that nobody needs any more: a sequenced
     command only once its market's worker applied it (until then it is the command log the worker reads
-    gaps from); an unsequenced event (a trade) once published. Returns how many were deleted."""
-    return cast(CursorResult, session.execute(_PRUNE_PUBLISHED, {"before": before, "rows_max": rows_max})).rowcount
+    gaps from); an unsequenced event (a trade) once published. A row below the relay's position counts
+    from its creation (it was published within moments); a row the API's publisher stamped, from the
+    stamp. Returns how many were deleted."""
+    params = {"before": before, "rows_max": rows_max}
+    deleted = cast(CursorResult, session.execute(_PRUNE_BELOW_POSITION, params)).rowcount
+    if deleted < rows_max:
+        params["rows_max"] = rows_max - deleted
+        deleted += cast(CursorResult, session.execute(_PRUNE_STAMPED, params)).rowcount
+    return deleted

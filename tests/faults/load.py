@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from orders_app.models import MarketSequence, MarketState, Order, OutboxEvent
+from orders_app.repositories import outbox
 from tests.processes import ApiServer, WorkerProcess
 
 REQUEST_TIMEOUT_S = 30
@@ -169,13 +170,16 @@ def wait_applied(engine, timeout_s: float) -> float:
 
 
 def wait_published(engine, order_ids: set[int], timeout_s: float) -> float:
-    """Until the `order_placed` event of each order is marked published; returns the seconds it took."""
+    """Until the `order_placed` event of each order is published (stamped by the API's publisher, or below
+    the relay's saved position); returns the seconds it took."""
     started = time.monotonic()
     while True:
         with Session(engine) as session:
+            through = outbox.published_through(session)
             unpublished = {order_id for (order_id,) in session.execute(
                 select(OutboxEvent.order_id).where(OutboxEvent.event_type == "order_placed",
-                                                   OutboxEvent.published_at.is_(None)))} & order_ids
+                                                   OutboxEvent.published_at.is_(None),
+                                                   OutboxEvent.id > through))} & order_ids
         if not unpublished:
             return time.monotonic() - started
         if time.monotonic() - started > timeout_s:

@@ -58,7 +58,7 @@ def _published_late(engine, order_ids: set[int]) -> int:
         rows = session.execute(select(OutboxEvent.order_id, OutboxEvent.created_at, OutboxEvent.published_at)
                                .where(OutboxEvent.event_type == "order_placed")).all()
     return sum(1 for order_id, created, published in rows
-               if order_id in order_ids and (published - created).total_seconds() >= grace_s)
+               if order_id in order_ids and published is not None and (published - created).total_seconds() >= grace_s)
 
 
 @pytest.mark.parametrize("publisher", ["relay", "api"])
