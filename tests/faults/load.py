@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from orders_app.models import MarketSequence, MarketState, Order, OutboxEvent
-from tests.processes import ApiServer, WorkerProcess
+from orders_app.processes import ApiServer, WorkerProcess
 
 REQUEST_TIMEOUT_S = 30
 # Quick recovery for fault tests: Kafka calls give up after 1 s, unpublished outbox rows are republished

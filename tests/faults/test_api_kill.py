@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from orders_app import runtime_of
 from orders_app.models import OutboxEvent
+from orders_app.processes import child_pids
 from orders_app.services.markets import add_market
 from tests.faults.load import (
     FAST_RECOVERY,
@@ -31,7 +32,6 @@ from tests.faults.load import (
     wait_applied,
     wait_published,
 )
-from tests.processes import child_pids
 from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow

@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from orders_app import runtime_of
+from orders_app.processes import Broker
 from orders_app.services.markets import add_market
 from tests.faults.load import (
     System,
@@ -23,7 +24,6 @@ from tests.faults.load import (
     wait_applied,
     wait_published,
 )
-from tests.processes import Broker
 from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow

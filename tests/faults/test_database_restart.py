@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orders_app.models import MarketState
+from orders_app.processes import Broker, PrivateDatabase
 from tests.faults.load import (
     System,
     account_for,
@@ -24,7 +25,6 @@ from tests.faults.load import (
     wait_applied,
     wait_published,
 )
-from tests.processes import Broker, PrivateDatabase
 from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow

@@ -22,9 +22,9 @@ from sqlalchemy import select
 
 from orders_app import runtime_of
 from orders_app.models import Order
+from orders_app.processes import ROOT_DIR, TEST_LOG_DIR, ApiServer, WorkerProcess
 from orders_app.services.markets import add_market
 from tests.faults.load import make_users
-from tests.processes import LOG_DIR, ROOT_DIR, ApiServer, WorkerProcess
 from tests.support.names import unique_name
 from tests.support.waits import wait_market_applied
 
@@ -42,7 +42,7 @@ def test_sigterm_during_load_loses_no_accepted_order(stack_env, app):
     symbol = "G" + uuid.uuid4().hex[:9].upper()
     add_market(symbol, ctx)
     for name in ("api-graceful", "worker-graceful", "worker-graceful-restarted"):
-        (LOG_DIR / f"{name}.log").unlink(missing_ok=True)  # the checks below read this run's lines only
+        (TEST_LOG_DIR / f"{name}.log").unlink(missing_ok=True)  # the checks below read this run's lines only
     api = ApiServer("api-graceful", workers=2, threads=4)
     worker = WorkerProcess("worker-graceful", KAFKA_MAX_POLL_INTERVAL_MS="3000")
     try:

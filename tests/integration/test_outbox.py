@@ -9,8 +9,8 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 
 from orders_app import runtime_of
+from orders_app.processes import ApiServer, Broker, WorkerProcess
 from orders_app.reconcile import reconcile
-from tests.processes import ApiServer, Broker, WorkerProcess
 from tests.support.names import unique_name
 from tests.support.waits import wait_settled
 

@@ -15,9 +15,9 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
+from orders_app.processes import StreamProcess, WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from tests.processes import StreamProcess, WorkerProcess
 from tests.support.stream_client import BookReplica, StreamClient
 from tests.support.waits import wait_market_applied
 
