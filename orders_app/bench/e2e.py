@@ -65,7 +65,7 @@ def start_api_and_worker() -> tuple[ApiServer, WorkerProcess]:
     try:
         api = ApiServer("bench-api", workers=None, threads=None, worker_class=None, log_dir=BENCH_LOG_DIR,
                         ready_timeout_s=READY_TIMEOUT_S, LOG_LEVEL=log_level())
-        worker.check_running()  # it started along with the API: a bad setting has ended it by now
+        worker.check_running()  # one that failed at start (a bad setting) is reported now, not as a stalled run
         return api, worker
     except BaseException:
         stop_all(api, worker)
