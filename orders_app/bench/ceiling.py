@@ -3,15 +3,12 @@ client, so that our end-to-end figure can be read as a fraction of what this mac
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from orders_app.bench.loadgen import build_request, run_load
-from orders_app.devstack import free_port, stop_process, wait_for_port
+from orders_app.processes import BENCH_LOG_DIR, ApiServer
 
 SETUPS = (("sync", 2, 1), ("sync", 4, 1), ("gthread", 2, 8), ("gthread", 4, 4))
 BODY = b'{"userId": 1, "order_type": "buy", "currency_symbol": "BTC", "price": "5.123456", "quantity": "0.01"}'
@@ -37,22 +34,15 @@ def measure_ceiling(concurrency: int, duration_s: float = 4.0, setups=SETUPS) ->
         config = Path(folder) / "gunicorn.conf.py"
         config.write_text("# the ceiling uses gunicorn's defaults\n")
         for worker_class, workers, threads in setups:
-            port = free_port()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "orders_app.bench.trivial_app:app", "--config", str(config),
-                 "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-                 "--worker-class", worker_class, "--log-level", "warning"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            server = ApiServer(f"ceiling-{worker_class}-{workers}x{threads}", workers, threads, worker_class,
+                               app="orders_app.bench.trivial_app:app", config=config, log_dir=BENCH_LOG_DIR)
             try:
-                wait_for_port(port)
-                time.sleep(0.5)
-                raw = build_request("127.0.0.1", port, "POST", "/api/orders", BODY, {})
-                run_load("127.0.0.1", port, itertools.repeat(raw), concurrency=concurrency, duration_s=1.0)
-                load = run_load("127.0.0.1", port, itertools.repeat(raw), concurrency=concurrency,
+                raw = build_request("127.0.0.1", server.port, "POST", "/api/orders", BODY, {})
+                run_load("127.0.0.1", server.port, itertools.repeat(raw), concurrency=concurrency, duration_s=1.0)
+                load = run_load("127.0.0.1", server.port, itertools.repeat(raw), concurrency=concurrency,
                                 duration_s=duration_s)
             finally:
-                stop_process(server.pid)
-                server.wait(timeout=30)
+                server.stop()
             ok = sum(1 for sample in load.samples if 200 <= sample.status < 300)
             runs.append(CeilingRun(worker_class, workers, threads, ok / load.wall_s,
                                    len(load.samples) - ok, load.client_cpu_percent))

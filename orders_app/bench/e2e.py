@@ -19,12 +19,11 @@ import bisect
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
@@ -36,56 +35,41 @@ from orders_app.bench.cpu import find_pid, tree_cpu_seconds
 from orders_app.bench.loadgen import LoadResult, build_request, percentile, run_load
 from orders_app.bench.plot import Panel, Series, render_svg
 from orders_app.models import Order
+from orders_app.processes import BENCH_LOG_DIR, ApiServer, WorkerProcess, stop_all
 from orders_app.repositories.settlement import accepted_seq
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT_DIR / "bench-results"
+READY_TIMEOUT_S = 60.0  # for the service it starts: a loaded machine boots gunicorn slowly
 POLL_INTERVAL_S = 0.02
 SETTLE_TIMEOUT_S = 300.0
 MID = Decimal("100")
 TICK = Decimal("0.01")
 
 
-@dataclass
-class Service:
-    """The API and worker processes the benchmark started (none with --url)."""
-    url: str
-    api: subprocess.Popen | None = None
-    worker: subprocess.Popen | None = None
-
-    def stop(self) -> None:
-        from orders_app.devstack import stop_process
-        for process in (self.api, self.worker):
-            if process is not None:
-                stop_process(process.pid)
-                process.wait(timeout=60)
+def log_level() -> str:
+    """The log level of the processes a benchmark starts: WARNING, for a request log line costs the API
+    measurable CPU (BENCH_LOG_LEVEL=INFO to have them)."""
+    return os.environ.get("BENCH_LOG_LEVEL", "WARNING")
 
 
-def start_service(log_dir: Path) -> Service:
-    from orders_app.devstack import free_port, spawn_logged
-    log_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+def start_api_and_worker() -> tuple[ApiServer, WorkerProcess]:
+    """gunicorn as gunicorn.conf.py sets it up (GUNICORN_* env) and `python consumer.py`, on the stack in the
+    environment; both log under BENCH_LOG_DIR."""
     # A consumer group of its own: a long-running local broker may still hold members of workers that
     # were killed, and a group join waits for them.
     # WORKER_METRICS_PORT=0: no metrics page, which could clash with a running `./dev run` worker's.
-    env = dict(os.environ, PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-               KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}", WORKER_METRICS_PORT="0")
-    api = spawn_logged([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
-                       log_dir / "bench-api.log", cwd=ROOT_DIR, env=env, start_new_session=True)
-    worker = spawn_logged([sys.executable, "consumer.py"], log_dir / "bench-worker.log", cwd=ROOT_DIR, env=env,
-                          start_new_session=True)
-    service = Service(f"http://127.0.0.1:{port}", api, worker)
-    import requests
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and api.poll() is None and worker.poll() is None:
-        try:
-            if requests.get(f"{service.url}/health", timeout=1).status_code == 200:
-                return service
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    service.stop()
-    raise RuntimeError(f"the API or the worker did not start; see {log_dir}/bench-api.log, bench-worker.log")
+    worker = WorkerProcess("bench-worker", log_dir=BENCH_LOG_DIR, KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}",
+                           WORKER_METRICS_PORT="0", LOG_LEVEL=log_level())
+    api = None
+    try:
+        api = ApiServer("bench-api", workers=None, threads=None, worker_class=None, log_dir=BENCH_LOG_DIR,
+                        ready_timeout_s=READY_TIMEOUT_S, LOG_LEVEL=log_level())
+        worker.check_running()  # one that failed at start (a bad setting) is reported now, not as a stalled run
+        return api, worker
+    except BaseException:
+        stop_all(api, worker)
+        raise
 
 
 def machine() -> dict:
@@ -232,24 +216,30 @@ def run(args) -> dict:
         user_ids.append(user["id"])
     seeding_s = seed_resting(ctx, symbol, args.resting, user_ids) if args.resting else 0.0
 
-    service = Service(args.url) if args.url else start_service(ROOT_DIR / ".devstack" / "bench-logs")
+    api: ApiServer | None = None
+    worker: WorkerProcess | None = None
+    if args.url:
+        url = args.url
+    else:
+        api, worker = start_api_and_worker()
+        url = api.url
     figures: dict = {}
     try:
-        parsed = urlparse(service.url)
+        parsed = urlparse(url)
         host, port = parsed.hostname, parsed.port or 80
         if host is None:
-            raise SystemExit(f"the service URL {service.url!r} names no host")
+            raise SystemExit(f"the service URL {url!r} names no host")
         poller = SeqPoller(ctx, market_id)
         poller.start()
         rng = random.Random(args.seed)
         _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, args.concurrency)
-        worker_rss_before = rss_mib(service.worker.pid) if service.worker else None
+        worker_rss_before = rss_mib(worker.process.pid) if worker else None
 
         requests = make_orders(rng, args.orders, keys, symbol, host, port)
         with ctx.uow() as uow:  # the measured orders are those after it: not the seeded book, not the warm-up
             seq_before = accepted_seq(uow.session, market_id)
         progress = Progress(len(requests), "orders")
-        processes = _processes(service)
+        processes = _processes(api, worker)
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
         t0 = time.perf_counter()
         load = run_load(host, port, iter(requests), concurrency=args.concurrency, on_done=progress.tick)
@@ -257,7 +247,7 @@ def run(args) -> dict:
         t_settled = poller.settled_at(last_seq)
         cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
         poller.stop()
-        worker_rss = rss_mib(service.worker.pid) if service.worker else None
+        worker_rss = rss_mib(worker.process.pid) if worker else None
 
         with ctx.uow() as uow:
             measured = (Order.market_id == market_id, Order.seq > seq_before)
@@ -281,7 +271,7 @@ def run(args) -> dict:
         figures["cpu_ms_per_order_total"] = round(sum(figures["cpu_ms_per_order"].values()), 3)
         figures["_series"] = _series(load, t0, poller)
     finally:
-        service.stop()
+        stop_all(api, worker)
     if args.ceiling:
         runs = measure_ceiling(args.concurrency)
         best = max(runs, key=lambda r: r.requests_per_s)
@@ -311,13 +301,13 @@ def _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency)
         print(f"warming up: settlement lag p50 {percentile(lags, 0.5) * 1000:.0f} ms", file=sys.stderr)
 
 
-def _processes(service: Service) -> dict[str, int]:
+def _processes(api: ApiServer | None, worker: WorkerProcess | None) -> dict[str, int]:
     """The processes whose CPU is accounted: those we started, and the local MariaDB and broker if found."""
     found = {}
-    if service.api is not None:
-        found["API (gunicorn)"] = service.api.pid
-    if service.worker is not None:
-        found["worker + relay"] = service.worker.pid
+    if api is not None:
+        found["API (gunicorn)"] = api.process.pid
+    if worker is not None:
+        found["worker + relay"] = worker.process.pid
     database, kafka = urlparse(os.environ.get("DATABASE_URL", "")), os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     mariadb = find_pid("mariadbd", f"--port={database.port}") if database.port else None
     broker = find_pid("tansu", kafka.rsplit(":", 1)[-1]) if kafka else None

@@ -19,18 +19,24 @@ import json
 import multiprocessing
 import os
 import random
-import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlparse
 
 from orders_app.bench.cpu import tree_cpu_seconds
-from orders_app.bench.e2e import RESULTS_DIR, ROOT_DIR, machine, make_orders, rss_mib, start_service
+from orders_app.bench.e2e import (
+    READY_TIMEOUT_S,
+    RESULTS_DIR,
+    log_level,
+    machine,
+    make_orders,
+    rss_mib,
+    start_api_and_worker,
+)
 from orders_app.bench.loadgen import percentile, run_load
+from orders_app.processes import BENCH_LOG_DIR, StreamProcess, stop_all
 
 CONNECT_BATCH = 50
 SUBSCRIBED_TIMEOUT_S = 120
@@ -138,36 +144,10 @@ def subscribers_main(host: str, port: int, channels: list[str], clients: int, re
                  "messages": counts["messages"], "cpu_s": time.process_time() - cpu_started})
 
 
-def start_stream(log_dir: Path) -> tuple[subprocess.Popen, int]:
-    import requests
-
-    from orders_app.devstack import free_port, spawn_logged
-    port = free_port()
-    env = dict(os.environ, STREAM_PORT=str(port), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
-    process = spawn_logged([sys.executable, "-m", "orders_app.stream"], log_dir / "bench-stream.log", cwd=ROOT_DIR,
-                           env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process, port
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the stream server did not start; see {log_dir}/bench-stream.log")
-
-
-def stream_health(port: int) -> dict:
-    import requests
-    return requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
-
-
 def run(args) -> dict:
     from orders_app.bench.e2e import SETTLE_TIMEOUT_S, SeqPoller, _wait_applied, _warm_up
     from orders_app.bootstrap import bootstrap
     from orders_app.config import Settings
-    from orders_app.devstack import stop_process
     from orders_app.messages import Fund
     from orders_app.services.funding import create_user, fund
     from orders_app.services.markets import add_market
@@ -182,16 +162,20 @@ def run(args) -> dict:
         for asset, amount in (("USD", "1000000000"), (symbol, "1000000")):
             fund(Fund(user["id"], asset, Decimal(amount), "deposit"), ctx)
         keys.append(key)
-    log_dir = ROOT_DIR / ".devstack" / "bench-logs"
-    service = start_service(log_dir)
-    stream, port = start_stream(log_dir)
+    api, worker = start_api_and_worker()
+    try:
+        stream = StreamProcess("bench-stream", log_dir=BENCH_LOG_DIR, ready_timeout_s=READY_TIMEOUT_S,
+                               LOG_LEVEL=log_level())
+    except BaseException:
+        stop_all(api, worker)
+        raise
     spawn = multiprocessing.get_context("spawn")
     ready, stop, results = spawn.Event(), spawn.Event(), spawn.Queue()
     channels = [f"trades:{market}", f"book:{market}"]
     subscribers = spawn.Process(target=subscribers_main, name="subscribers",
-                                args=("127.0.0.1", port, channels, args.clients, ready, stop, results))
+                                args=("127.0.0.1", stream.port, channels, args.clients, ready, stop, results))
     try:
-        parsed = urlparse(service.url)
+        parsed = urlparse(api.url)
         host, http_port = parsed.hostname or "127.0.0.1", parsed.port or 80
         rng = random.Random(args.seed)
         poller = SeqPoller(ctx, market_id)
@@ -200,17 +184,17 @@ def run(args) -> dict:
         subscribers.start()
         if not ready.wait(SUBSCRIBED_TIMEOUT_S):
             raise RuntimeError(f"{args.clients} subscribers did not connect in {SUBSCRIBED_TIMEOUT_S}s")
-        rss_idle = rss_mib(stream.pid)
-        before = stream_health(port)
-        cpu_before, t0, load_before = tree_cpu_seconds(stream.pid), time.perf_counter(), os.getloadavg()[0]
+        rss_idle = rss_mib(stream.process.pid)
+        before = stream.health()
+        cpu_before, t0, load_before = tree_cpu_seconds(stream.process.pid), time.perf_counter(), os.getloadavg()[0]
         load = run_load(host, http_port, iter(make_orders(rng, args.orders, keys, symbol, host, http_port)),
                         concurrency=args.concurrency)
         _wait_applied(ctx, poller, market_id, timeout_s=SETTLE_TIMEOUT_S)
         poller.stop()
         time.sleep(DRAIN_S)  # pushes of the last batches are still on their way: a fixed, reported wait
         wall_s = time.perf_counter() - t0
-        cpu_s, after = tree_cpu_seconds(stream.pid) - cpu_before, stream_health(port)
-        rss_loaded, load_after = rss_mib(stream.pid), os.getloadavg()[0]
+        cpu_s, after = tree_cpu_seconds(stream.process.pid) - cpu_before, stream.health()
+        rss_loaded, load_after = rss_mib(stream.process.pid), os.getloadavg()[0]
         stop.set()
         measured = results.get(timeout=120)
         subscribers.join(timeout=60)
@@ -218,9 +202,7 @@ def run(args) -> dict:
         stop.set()
         if subscribers.is_alive():
             subscribers.kill()
-        stop_process(stream.pid)
-        stream.wait(timeout=60)
-        service.stop()
+        stop_all(stream, api, worker)
     lags_ms = [lag * 1000 for lag in measured["lags"]]
     accepted = sum(1 for sample in load.samples if sample.status == 201)
     return {

@@ -9,3 +9,9 @@ app = Flask(__name__)
 def accept():
     body = request.get_json()
     return {"order": {"id": 1, "received": len(body)}}, 201
+
+
+@app.get("/health")
+def health():
+    """What the launcher waits for before the load starts: a worker process serves requests."""
+    return {"status": "ok"}

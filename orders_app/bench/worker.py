@@ -17,13 +17,10 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from sqlalchemy import func, select
 
-from orders_app.devstack import spawn_logged
-
-ROOT_DIR = Path(__file__).resolve().parents[2]
+from orders_app.processes import BENCH_LOG_DIR, WorkerProcess
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                                      .where(MarketSequence.market_id == market_id)).scalar_one()
 
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    worker = spawn_logged([sys.executable, "consumer.py"], ROOT_DIR / ".devstack" / "bench-worker.log",
-                          cwd=ROOT_DIR)
+    worker = WorkerProcess("bench-worker", log_dir=BENCH_LOG_DIR)
     try:
         launched = time.perf_counter()
         while applied() == 0:
@@ -92,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.01)
         done = time.perf_counter()
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        worker.stop()
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker and its relay, start-up included
     worker_cpu_s = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     with ctx.uow() as uow:

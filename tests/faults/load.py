@@ -20,8 +20,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from orders_app.models import MarketSequence, MarketState, Order, OutboxEvent
+from orders_app.processes import ApiServer, WorkerProcess
 from orders_app.repositories import outbox
-from tests.processes import ApiServer, WorkerProcess
+from tests.support.waits import wait_until
 
 REQUEST_TIMEOUT_S = 30
 # Quick recovery for fault tests: Kafka calls give up after 1 s, unpublished outbox rows are republished
@@ -121,7 +122,7 @@ class OrderLoad:
             except requests.RequestException as error:
                 outcome.error = type(error).__name__
                 session.close()  # a reset connection: the next request opens a new one
-                time.sleep(0.05)
+                time.sleep(0.05)  # a client backing off from a failed request, not a busy loop
             with self._lock:
                 self.outcomes.append(outcome)
             if outcome.status == 503:
@@ -166,7 +167,7 @@ def wait_applied(engine, timeout_s: float) -> float:
             return time.monotonic() - started
         if time.monotonic() > deadline:
             raise AssertionError(f"not applied after {timeout_s}s: accepted {accepted}, applied {applied}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # between two reads of the sequences
 
 
 def wait_published(engine, order_ids: set[int], timeout_s: float) -> float:
@@ -184,7 +185,7 @@ def wait_published(engine, order_ids: set[int], timeout_s: float) -> float:
             return time.monotonic() - started
         if time.monotonic() - started > timeout_s:
             raise AssertionError(f"{len(unpublished)} orders never published, e.g. {sorted(unpublished)[:10]}")
-        time.sleep(0.2)
+        time.sleep(0.2)  # between two reads of the outbox
 
 
 @dataclass
@@ -248,10 +249,8 @@ class System:
                               seed=seed)
 
     def wait_accepted(self, count: int, timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.load.accepted_count() < count:
-            assert time.monotonic() < deadline, f"only {self.load.accepted_count()} orders accepted, wanted {count}"
-            time.sleep(0.05)
+        wait_until(lambda: self.load.accepted_count() >= count, timeout_s=timeout_s, poll_s=0.05,
+                   what=lambda: f"{count} orders accepted (got {self.load.accepted_count()})")
 
     def close(self) -> None:
         """Stop the load, the worker and the API — all of them, whatever fails — then report a failure."""

@@ -30,6 +30,13 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from orders_app.processes import (
+    ApiServer,
+    Broker,
+    PrivateDatabase,
+    WorkerProcess,
+    child_pids,
+)
 from tests.faults.load import (
     FAST_RECOVERY,
     engine_for,
@@ -42,13 +49,6 @@ from tests.faults.soak_traffic import (
     FirstCreditRaces,
     Journal,
     OrderFlow,
-)
-from tests.processes import (
-    ApiServer,
-    Broker,
-    PrivateDatabase,
-    WorkerProcess,
-    child_pids,
 )
 from tests.support.reconcile import reconcile_cli
 

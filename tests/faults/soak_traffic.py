@@ -310,7 +310,7 @@ class FirstCreditRaces(_Clients):
                     return True
             except (requests.RequestException, ValueError):
                 pass
-            time.sleep(0.05)
+            time.sleep(0.05)  # between two reads of the book; no book in time skips this race, it fails nothing
         return False
 
     def _seller(self, name: str) -> RaceSeller | None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from orders_app import runtime_of
 from orders_app.models import OutboxEvent
+from orders_app.processes import child_pids
 from orders_app.services.markets import add_market
 from tests.faults.load import (
     FAST_RECOVERY,
@@ -31,8 +32,8 @@ from tests.faults.load import (
     wait_applied,
     wait_published,
 )
-from tests.processes import child_pids
 from tests.support.reconcile import reconcile_cli
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 KILLS = 3
@@ -41,13 +42,11 @@ GUNICORN_WORKERS = 2  # ApiServer's default
 
 
 def _respawned(master_pid: int, killed: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def replaced() -> bool:
         children = child_pids(master_pid)
-        if len(children) == GUNICORN_WORKERS and killed not in children:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"gunicorn did not replace worker {killed}: children {child_pids(master_pid)}")
+        return len(children) == GUNICORN_WORKERS and killed not in children
+    wait_until(replaced, timeout_s=timeout_s, poll_s=0.05,
+               what=lambda: f"gunicorn replacing worker {killed} (children now {child_pids(master_pid)})")
 
 
 def _published_late(engine, order_ids: set[int]) -> int:

@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from orders_app import runtime_of
+from orders_app.processes import Broker
 from orders_app.services.markets import add_market
 from tests.faults.load import (
     System,
@@ -23,7 +24,6 @@ from tests.faults.load import (
     wait_applied,
     wait_published,
 )
-from tests.processes import Broker
 from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def test_broker_stopped_and_restarted_under_load_loses_no_order(app, admin_heade
         system.wait_accepted(ORDERS_BEFORE_FAULT)
         broker.stop()
         stopped_at, accepted_at_stop = time.monotonic(), load.accepted_count()
-        time.sleep(OUTAGE_S)
+        time.sleep(OUTAGE_S)  # the outage itself: orders keep coming while the broker is away
         accepted_in_outage = load.accepted_count() - accepted_at_stop
         broker.start()
         outage_s = time.monotonic() - stopped_at

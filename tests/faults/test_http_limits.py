@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from orders_app.config import Settings
+from orders_app.processes import ApiServer
 from tests.conftest import unique_name
 from tests.faults.load import make_users
-from tests.processes import ApiServer
 
 pytestmark = pytest.mark.slow
 ROUNDS = 20

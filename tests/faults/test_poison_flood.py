@@ -18,10 +18,10 @@ from collections import Counter
 import pytest
 
 from orders_app import runtime_of
+from orders_app.processes import ROOT_DIR
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from tests.faults.load import System, account_for, engine_for, wait_applied
-from tests.processes import ROOT_DIR
 from tests.support.kafka import DeadLetters, forged_command, produce, reason_of
 from tests.support.metrics import scrape
 from tests.support.reconcile import reconcile_cli

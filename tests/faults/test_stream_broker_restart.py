@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from orders_app import runtime_of
+from orders_app.processes import Broker, StreamProcess, WorkerProcess
 from orders_app.services.markets import add_market
-from tests.processes import Broker, StreamProcess, WorkerProcess
 from tests.support.stream_client import BookReplica, StreamClient
 from tests.support.waits import wait_market_applied
 

@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from orders_app import runtime_of
+from orders_app.processes import WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.faults.replay import engine_replay, recorded_trades
-from tests.processes import WorkerProcess
 from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow

@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from orders_app import runtime_of
 from orders_app.models import MarketState
+from orders_app.processes import WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.faults.replay import engine_replay, recorded_trades
-from tests.processes import WorkerProcess
-from tests.support.waits import wait_settled
+from tests.support.waits import wait_settled, wait_until
 
 pytestmark = pytest.mark.slow
 ORDERS = 2000
@@ -54,10 +54,9 @@ def test_worker_killed_five_times_mid_batch_loses_and_doubles_no_fill(app, make_
     kills, last_progress = 0, _applied(ctx, market_id)
     while kills < KILLS and last_progress < ORDERS:
         worker = WorkerProcess(f"worker-kill-{kills}", **SMALL_BATCHES)
-        deadline = time.monotonic() + 60
-        while _applied(ctx, market_id) == last_progress and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.05))  # somewhere inside one of the next batches
+        wait_until(lambda progress=last_progress: _applied(ctx, market_id) != progress, timeout_s=60, poll_s=0.01,
+                   what="the new worker settling a batch")
+        time.sleep(rng.uniform(0, 0.05))  # a random moment inside one of the next batches: the kill lands anywhere
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait(timeout=10)
         kills += 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT_DIR
+from orders_app.processes import ROOT_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from orders_app.processes import ROOT_DIR
 from orders_app.services.candles import INTERVALS_S
-from tests.processes import ROOT_DIR
 from tests.support.databases import scratch_database
 from tests.support.trades import brute_force_candles
 

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from orders_app import runtime_of
-from tests.processes import ROOT_DIR
+from orders_app.processes import ROOT_DIR
 from tests.support.names import unique_name
 
 

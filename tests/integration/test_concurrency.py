@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from tests.processes import ApiServer
+from orders_app.processes import ApiServer
 from tests.support.names import unique_name
 
 pytestmark = pytest.mark.slow

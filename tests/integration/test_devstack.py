@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tests.processes import ROOT_DIR
+from orders_app.processes import ROOT_DIR
 
 STACK_DIR = ROOT_DIR / ".devstack" / os.environ.get("DEVSTACK_NAME", "test")
 

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from tests.processes import LOG_DIR, ApiServer
+from orders_app.processes import TEST_LOG_DIR, ApiServer
 
 pytestmark = pytest.mark.slow
 BROWSER_TIMEOUT_S = 90
@@ -52,8 +52,8 @@ def test_docs_page_renders_the_order_endpoints_offline(api):
 
 
 def test_docs_screenshot_is_kept_as_an_artifact(api):
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    screenshot = LOG_DIR / "docs.png"
+    TEST_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    screenshot = TEST_LOG_DIR / "docs.png"
     screenshot.unlink(missing_ok=True)
     result = chromium(f"{api.url}/docs", f"--screenshot={screenshot}", "--window-size=1280,1800")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -8,7 +8,7 @@ import sys
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from tests.processes import ROOT_DIR
+from orders_app.processes import ROOT_DIR
 
 pytestmark = pytest.mark.slow
 FILLS_INDEXES = {"ix_trades_buyer": ["buyer_user_id", "id"], "ix_trades_seller": ["seller_user_id", "id"]}

@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from orders_app.processes import ApiServer, Broker, PrivateDatabase, WorkerProcess
 from tests.faults.load import engine_for, make_users, wait_applied
-from tests.processes import ApiServer, Broker, PrivateDatabase, WorkerProcess
 from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow

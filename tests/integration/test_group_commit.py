@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from decimal import Decimal
 
 import pytest
@@ -28,6 +27,7 @@ from orders_app.services.placing import (
     place_order,
 )
 from orders_app.unit_of_work import UnitOfWork
+from tests.support.waits import wait_until
 
 
 def prepare(ctx, user_id: int, side: str = "buy", price: str = "10", quantity: str = "1", symbol: str = "BTC",
@@ -293,16 +293,13 @@ def test_repeats_that_looked_up_their_id_before_either_was_inserted_answer_one_o
 
 def wait_locking_accounts(ctx, count: int, timeout_s: float = 10) -> None:
     """Until `count` connections are inside the accounts' locking read (here: waiting for its lock)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def waiting() -> int:
         with ctx.uow() as uow:
-            waiting = uow.session.execute(text(
+            return uow.session.execute(text(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
                 "AND INFO LIKE '%JOIN accounts a %FOR UPDATE'")).scalar()
-        if waiting >= count:
-            return
-        assert time.monotonic() < deadline, f"{waiting} connections wait for the accounts' lock, not {count}"
-        time.sleep(0.01)
+    wait_until(lambda: waiting() >= count, timeout_s=timeout_s, poll_s=0.01,
+               what=lambda: f"{count} connections waiting for the accounts' lock ({waiting()} now)")
 
 
 def test_a_requests_orders_enter_one_transaction_together_in_order_even_past_the_batch_bound(ctx, make_user):

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from orders_app.processes import ROOT_DIR, ApiServer
 from tests.conftest import unique_name
-from tests.processes import ROOT_DIR, ApiServer
 
 ROTATION_EFFECT_S_MAX = 2.0
 GUNICORN_WORKERS, GUNICORN_THREADS = 3, 4

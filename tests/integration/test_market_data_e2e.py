@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from orders_app.processes import WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.candles import INTERVALS_S
 from orders_app.services.markets import add_market
-from tests.processes import WorkerProcess
 from tests.support.book import Book
 from tests.support.trades import api_candles, brute_force_candles
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from orders_app.models import OutboxEvent
+from orders_app.processes import WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.repositories import markets
-from tests.processes import WorkerProcess
 from tests.support.book import Book, balances
 from tests.support.waits import wait_settled, wait_until
 

@@ -12,9 +12,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
+from orders_app.processes import WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from tests.processes import WorkerProcess
 from tests.support.book import Book, balances
 from tests.support.kafka import wait_consumed
 from tests.support.waits import wait_settled

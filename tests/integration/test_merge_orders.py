@@ -7,9 +7,9 @@ import pytest
 import requests
 
 from orders_app import runtime_of
+from orders_app.processes import ApiServer, WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from tests.processes import ApiServer, WorkerProcess
 from tests.support.names import unique_name
 from tests.support.waits import wait_settled
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.processes import ROOT_DIR
+from orders_app.processes import ROOT_DIR
 from tests.support.reconcile import reconcile_cli
 
 pytestmark = pytest.mark.slow

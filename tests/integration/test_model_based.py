@@ -22,8 +22,8 @@ import pytest
 import requests
 
 from orders_app import runtime_of
+from orders_app.processes import ApiServer, Broker, WorkerProcess
 from orders_app.services.markets import add_market
-from tests.processes import ApiServer, Broker, WorkerProcess
 from tests.support.orders_api import amount, expected_answer, order_body
 from tests.support.reconcile import reconcile_cli
 from tests.support.reference_exchange import (

@@ -13,12 +13,12 @@ import pytest
 import requests
 
 from orders_app.messages import Fund
+from orders_app.processes import ApiServer, WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.repositories import accounts, settlement
 from orders_app.services.funding import fund
 from orders_app.services.markets import add_market, update_market
 from orders_app.services.settling import MarketRuntime, settle_commands
-from tests.processes import ApiServer, WorkerProcess
 from tests.support.waits import wait_market_applied
 
 

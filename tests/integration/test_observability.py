@@ -18,11 +18,11 @@ from sqlalchemy.engine import make_url
 
 from orders_app import worker_metrics
 from orders_app.models import MarketSequence
+from orders_app.processes import TEST_LOG_DIR, ApiServer, WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
 from orders_app.worker import Worker
-from tests.processes import LOG_DIR, ApiServer, WorkerProcess
 from tests.support.metrics import scrape
 from tests.support.names import unique_name
 from tests.support.waits import wait_until
@@ -39,7 +39,7 @@ def database_password(stack_env) -> str:
 @pytest.fixture(scope="module")
 def processes(stack_env, database_password):
     for name in ("api-observability", "worker-observability"):
-        (LOG_DIR / f"{name}.log").unlink(missing_ok=True)
+        (TEST_LOG_DIR / f"{name}.log").unlink(missing_ok=True)
     env = {"DATABASE_URL": stack_env["DATABASE_URL"], "LOG_LEVEL": "INFO", "KAFKA_MAX_POLL_INTERVAL_MS": "3000"}
     api = ApiServer("api-observability", workers=2, **env)
     # A consumer group of its own: this worker gets every partition (its Kafka lag is then reported).

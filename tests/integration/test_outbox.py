@@ -9,8 +9,8 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 
 from orders_app import runtime_of
+from orders_app.processes import ApiServer, Broker, WorkerProcess
 from orders_app.reconcile import reconcile
-from tests.processes import ApiServer, Broker, WorkerProcess
 from tests.support.names import unique_name
 from tests.support.waits import wait_settled
 
@@ -34,7 +34,7 @@ def _read_order_events(bootstrap: str, wanted: set[int], timeout_s: float) -> li
                     consumer.assign(partitions)
                     consumer.seek_to_beginning()
                 else:
-                    time.sleep(0.2)
+                    time.sleep(0.2)  # the restarted memory broker has no topic until a publisher writes again
                     continue
             for batch in consumer.poll(timeout_ms=300).values():
                 events.extend(json.loads(record.value) for record in batch)
@@ -75,7 +75,7 @@ def test_orders_accepted_while_broker_is_down_all_arrive_in_sequence_order(app, 
         accepted = [place(symbol) for symbol in ["BTC", "ETH"] * 10]
         assert max(latency for _, latency in accepted) < 2.0, "a request waited for Kafka"
         down_ids = {order_id for order_id, _ in accepted}
-        time.sleep(4)  # several seconds of outage; every publish attempt in it fails
+        time.sleep(4)  # the outage itself: several seconds in which every publish attempt fails
         broker.start()  # a memory broker: it comes back with no topics at all
 
         events = _read_order_events(broker.bootstrap, down_ids, timeout_s=90)

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from orders_app.models import Order
+from orders_app.processes import WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
-from tests.processes import WorkerProcess
 from tests.support.book import Book, balances
 from tests.support.kafka import DeadLetters, forged_command, produce, reason_of, wait_consumed
 from tests.support.metrics import scrape

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.processes import LOG_DIR, ApiServer
+from orders_app.processes import TEST_LOG_DIR, ApiServer
 from tests.support.names import unique_name
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ SPREAD_TIMEOUT_S = 30  # until both gunicorn workers answered; extra attempts ar
 
 @pytest.fixture(scope="module")
 def limited_api(stack_env):
-    (LOG_DIR / "api-rate-limit.log").unlink(missing_ok=True)
+    (TEST_LOG_DIR / "api-rate-limit.log").unlink(missing_ok=True)
     server = ApiServer("api-rate-limit", workers=2, threads=4, RATE_LIMIT_ORDERS_PER_SECOND="0.01",
                        RATE_LIMIT_BURST=str(BURST))
     yield server
@@ -88,7 +88,7 @@ def test_the_limit_holds_across_gunicorn_worker_processes(limited_api, admin_hea
 
     def pids_that_answered() -> set[int]:
         pids = set()
-        for raw in (LOG_DIR / "api-rate-limit.log").read_text(errors="replace").splitlines():
+        for raw in (TEST_LOG_DIR / "api-rate-limit.log").read_text(errors="replace").splitlines():
             if tag in raw and '"msg": "request"' in raw:
                 pids.add(int(raw.split('"pid": ')[1].split(",")[0]))
         return pids

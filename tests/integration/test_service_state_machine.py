@@ -44,9 +44,9 @@ from sqlalchemy import select
 
 from orders_app import runtime_of
 from orders_app.models import Order, Trade
+from orders_app.processes import ApiServer, Broker, WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from tests.processes import ApiServer, Broker, WorkerProcess
 from tests.support.orders_api import amount, expected_answer, order_body
 from tests.support.reconcile import reconcile_cli
 from tests.support.reference_exchange import (
@@ -57,7 +57,7 @@ from tests.support.reference_exchange import (
     RefOrder,
     Refused,
 )
-from tests.support.waits import wait_market_applied
+from tests.support.waits import wait_market_applied, wait_until
 
 pytestmark = pytest.mark.slow
 # Bounded for CI on two busy cores, and the same runs every time (derandomize); no shrinking: each replay
@@ -173,15 +173,13 @@ class ServiceMachine(RuleBasedStateMachine):
         """API processes pick a new market and its assets up within about a second (the documented bound):
         until then a deposit of its base asset is rightly an unknown asset. Wait until the API lists them and
         that bound has passed, so every gunicorn process, not only the one answering here, knows them."""
-        deadline = time.monotonic() + timeout_s
         propagated_at = self.markets_added_at + self.ctx.MARKETS_RELOAD_INTERVAL_S + PROPAGATION_MARGIN_S
-        while True:
+
+        def known() -> bool:
             url = f"{self.service.api.url}/api/assets"
             assets = {asset["symbol"] for asset in self.http.get(url, timeout=10).json()["assets"]}
-            if set(symbols) <= assets and time.monotonic() >= propagated_at:
-                return
-            assert time.monotonic() < deadline, f"the API does not know {symbols} after {timeout_s}s"
-            time.sleep(0.05)
+            return set(symbols) <= assets and time.monotonic() >= propagated_at
+        wait_until(known, timeout_s=timeout_s, what=f"the API knowing {symbols}", poll_s=0.05)
 
     def call(self, method: str, path: str, headers: dict, expected: int, code: str | None = None, **kwargs) -> dict:
         response = self.http.request(method, f"{self.service.api.url}{path}", headers=headers,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.processes import ROOT_DIR
+from orders_app.processes import ROOT_DIR
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT_S = 60

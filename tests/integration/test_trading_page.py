@@ -18,8 +18,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from orders_app import runtime_of
+from orders_app.processes import ROOT_DIR, ApiServer, StreamProcess, WorkerProcess
 from orders_app.services.markets import add_market
-from tests.processes import ROOT_DIR, ApiServer, StreamProcess, WorkerProcess
 
 pytestmark = pytest.mark.slow
 PAGE_WAIT_S = 20

@@ -17,7 +17,7 @@ def scrape(url: str, timeout_s: float = 20.0) -> dict[tuple[str, tuple], float]:
         except requests.ConnectionError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.2)  # the worker's metrics port opens a moment after the process starts
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from tests.processes import ROOT_DIR
+from orders_app.processes import ROOT_DIR
 
 
 def reconcile_cli(database_url: str, **settings: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from orders_app.repositories import settlement
 
@@ -18,7 +19,7 @@ def wait_settled(ctx, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"not settled after {timeout_s}s: accepted {accepted}, applied {applied}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # between two reads of the sequences
 
 
 def wait_market_applied(ctx, market_id: int, timeout_s: float = SETTLE_TIMEOUT_S, poll_s: float = 0.05) -> int:
@@ -32,15 +33,17 @@ def wait_market_applied(ctx, market_id: int, timeout_s: float = SETTLE_TIMEOUT_S
             return applied
         if time.monotonic() > deadline:
             raise AssertionError(f"market {market_id} not settled after {timeout_s}s: applied {applied} of {accepted}")
-        time.sleep(poll_s)
+        time.sleep(poll_s)  # between two reads of the sequences
 
 
-def wait_until(predicate, timeout_s: float = SETTLE_TIMEOUT_S, what: str = "condition", poll_s: float = 0.2):
-    """Until `predicate()` is truthy; returns that value."""
+def wait_until(predicate, timeout_s: float = SETTLE_TIMEOUT_S, what: str | Callable[[], str] = "condition",
+               poll_s: float = 0.2):
+    """Until `predicate()` is truthy; returns that value. `what` names the condition in the failure, or is
+    called then to describe the state it found."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         result = predicate()
         if result:
             return result
-        time.sleep(poll_s)
-    raise AssertionError(f"{what} not reached after {timeout_s}s")
+        time.sleep(poll_s)  # between two looks at the condition
+    raise AssertionError(f"{what() if callable(what) else what} not reached after {timeout_s}s")

@@ -50,7 +50,7 @@ def test_clients_subscribing_to_a_book_not_loaded_yet_share_one_snapshot_read(mo
         for client in clients:
             hub.subscribe(client, "book:BTC-USD", "BTC-USD")
         while "BTC-USD" not in hub.books or hub.loading:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # lets the hub's loading task run: the snapshot is read in it
 
     asyncio.run(scenario())
     assert len(reads) == 1
