@@ -2,8 +2,9 @@
 
 Used by `./dev run` and `./dev test` when `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` are not set, and by
 the tests that need a broker of their own to stop and restart. Standard library only: it runs before the
-project's dependencies matter. Every server listens on 127.0.0.1 only, on a free port, and is stopped by
-the PID this module recorded — never by name. Secrets (the database password, the admin token, the env file)
+project's dependencies matter; the URL it hands out names the C driver (mysqlclient) when that is installed,
+pymysql otherwise. Every server listens on 127.0.0.1 only, on a free port, and is stopped by the PID this
+module recorded — never by name. Secrets (the database password, the admin token, the env file)
 are files only their owner can read, in folders only their owner can enter (the MariaDB socket, where root
 needs no password, is one of them); the database user has a password, rights on the `orders%` databases
 only, and no GRANT OPTION.
@@ -142,9 +143,19 @@ def start_mariadb(base_dir: Path, port: int) -> subprocess.Popen:
     return process
 
 
+def database_driver() -> str:
+    """`mysqldb` (mysqlclient, which parses rows and packets in C) when it imports, else `pymysql`. Imported,
+    not only looked up: a build whose C library is missing is found on the path but fails to load."""
+    try:
+        import MySQLdb  # noqa: F401, PLC0415 - optional: the pure-Python driver remains a supported choice
+    except ImportError:
+        return "pymysql"
+    return "mysqldb"
+
+
 def database_url(base_dir: Path, port: int) -> str:
     """The SQLAlchemy URL of the database `start_mariadb(base_dir, port)` serves, with its user's password."""
-    return (f"mysql+pymysql://{DATABASE_USER}:{_secret(base_dir / 'password')}@127.0.0.1:{port}/"
+    return (f"mysql+{database_driver()}://{DATABASE_USER}:{_secret(base_dir / 'password')}@127.0.0.1:{port}/"
             f"{DATABASE_NAME}")
 
 

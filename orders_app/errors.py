@@ -99,7 +99,8 @@ class RateLimited(DomainError):
 # MySQL/MariaDB client and server codes that mean "no usable connection", not "bad statement":
 # 2002/2003 cannot connect, 2006 server gone away, 2013 lost connection during a query, 2055 lost
 # connection (system error), 1053 server shutdown in progress, 1927 connection killed, 1040 too many
-# connections, 0 pymysql's InterfaceError on a closed socket.
+# connections, 0 pymysql's InterfaceError on a closed socket (mysqlclient says 2006 there). Both drivers
+# put the code first in `args`.
 DATABASE_UNREACHABLE_CODES = frozenset({0, 1040, 1053, 1927, 2002, 2003, 2006, 2013, 2055})
 
 

@@ -305,7 +305,7 @@ are method notes, not figures of the runs above.
 | one request log line per request only at `INFO` (the benchmark runs the service at `WARNING`; `BENCH_LOG_LEVEL=INFO` to include them) | at `INFO` the 32 request threads contend for the log handler's lock | py-spy |
 | the worker logs settled orders grouped (up to 100 per line) at `INFO` | a JSON line costs ~22–35 µs; one line per order cost ~8 % of settled orders/s, grouped lines ~2 µs per order | `python -m orders_app.bench worker`, side by side |
 | rate limiting (`RATE_LIMIT_ORDERS_PER_SECOND`, off by default) and worker metrics | the rate-limit check costs ~9 µs a request (shared memory, no round trip); the worker observes its metrics once per batch, not per order | `time.perf_counter` around the check; e2e |
-| `mysqlclient` (C driver) via `DATABASE_URL=mysql+mysqldb://…` | accepted by the configuration; no gain measured on the worker (its time was in value quoting, since replaced by `JSON_TABLE` documents) | worker bench |
+| `mysqlclient` (C driver), the URL `./dev` hands out (`mysql+mysqldb://…`; `mysql+pymysql://` still supported) | the driver's own client CPU per order row fetched: 7–10 µs instead of 19–24 µs; per one-row statement within noise (70–190 µs with either: SQLAlchemy's share dominates); end to end within the noise of a shared machine (three alternating pairs of 10,000 orders: 4.1–5.1 ms of CPU per order with it, 4.2–4.6 ms without), as the path runs few statements and reads few rows per order | `python -m orders_app.bench driver` after an e2e run; e2e, alternating runs |
 """
 
 REPRODUCE = """
@@ -320,6 +320,7 @@ Start a fresh local stack and export its variables (`./dev run` prints them, or
 | large books | `python -m orders_app.bench book` (`--sizes 0,10000,100000`, `--orders 5000`) | `bench-results/book-*.json` |
 | the matching engine alone, against the naive reference book | `python -m orders_app.bench engine` | prints a table |
 | the worker with a backlog of accepted orders | `python -m orders_app.bench worker --orders 20000` | prints orders/s |
+| the two database drivers on the same statements (client CPU per row and per statement) | `python -m orders_app.bench driver` (`--rows`, `--repeat`; reads the `orders` an e2e run left) | prints a table |
 | fan-out to WebSocket subscribers | `python -m orders_app.bench stream` (`--clients 1000`, `--orders 10000`, `--concurrency 8`) | `bench-results/stream-*.json` |
 | this page | copy the runs to keep to `docs/e2e-benchmark.json`, `docs/e2e-benchmark.svg`, `docs/book-benchmark.json` and `docs/stream-benchmark.json`, then `python -m orders_app.bench report` | `docs/performance.md` |
 

@@ -42,3 +42,14 @@ def test_stream_benchmark_connects_subscribers_and_measures_their_push_lag(stack
     assert figures["accepted"] == 300 and figures["clients"] == 20
     assert figures["lag_samples"] > 0 and figures["push_lag_ms"]["p50"] > 0
     assert figures["received_by_subscribers"] >= figures["pushes"] and figures["disconnected_too_slow"] == 0
+
+
+def test_driver_benchmark_reads_the_same_orders_through_both_drivers(stack_env, alice):
+    assert alice.place(order_type="buy", currency_symbol="BTC", price="1", quantity="0.01").status_code == 201
+    result = subprocess.run(
+        [sys.executable, "-m", "orders_app.bench", "driver", "--rows", "20", "--repeat", "2"],
+        cwd=ROOT_DIR, capture_output=True, text=True, timeout=120, env={**os.environ, **stack_env})
+    assert result.returncode == 0, result.stdout + result.stderr
+    drivers = re.findall(r"^(\w+)\s+[\d.]+ µs CPU per order row fetched .+ [\d.]+ µs CPU per one-row", result.stdout,
+                         re.M)
+    assert drivers == ["mysqldb", "pymysql"], result.stdout

@@ -54,3 +54,8 @@ def test_the_stack_database_refuses_a_connection_without_the_password(stack_env,
             engine.connect()
     finally:
         engine.dispose()
+
+
+def test_the_api_on_the_stack_talks_to_the_database_through_the_c_driver(app):
+    from orders_app import runtime_of
+    assert runtime_of(app).engine.dialect.driver == "mysqldb"

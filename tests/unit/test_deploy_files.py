@@ -52,6 +52,10 @@ def test_dockerfile_installs_the_pinned_requirements_and_serves_the_api():
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile  # runtime only
     assert "requirements-dev" not in dockerfile
     assert 'CMD ["gunicorn", "wsgi:app"]' in dockerfile
+    # mysqlclient is compiled in the image; only the client library it links stays in it
+    purged = re.search(r"apt-get purge -y --auto-remove ([^\\&]+)", dockerfile)
+    assert purged and {"gcc", "pkg-config", "libmariadb-dev"} <= set(purged.group(1).split())
+    assert "libmariadb3" in dockerfile and "libmariadb3" not in purged.group(1)
     ignored = (ROOT_DIR / ".dockerignore").read_text().split()
     assert {".venv", ".devstack", ".env"} <= set(ignored)  # no local secrets or stacks in the image
 
