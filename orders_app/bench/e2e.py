@@ -479,6 +479,14 @@ def report_text(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def save_figures(figures, name: str) -> Path:
+    """bench-results/<name>-<time>.json"""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(figures, indent=2))
+    return path
+
+
 def write_results(figures: dict, name: str) -> tuple[Path, Path]:
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

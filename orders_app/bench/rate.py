@@ -14,12 +14,11 @@ reconciliation runs at the end. Figures go to bench-results/rate-*.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
 
-from orders_app.bench.e2e import RESULTS_DIR, Setup, machine, prepared, service_label, settled_times
+from orders_app.bench.e2e import Setup, machine, prepared, save_figures, service_label, settled_times
 from orders_app.bench.loadgen import percentile, run_load
 from orders_app.bench.openloop import CONNECTIONS_MAX, RateResult, latencies_from_schedule_ms, run_fixed_rate
 
@@ -169,8 +168,5 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     figures = run(args)
     print(report_text(figures))
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"rate-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(figures, indent=2))
-    print(f"figures: {path}")
+    print(f"figures: {save_figures(figures, 'rate')}")
     return 0 if figures["reconciliation"] == "OK" else 1
