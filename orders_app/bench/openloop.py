@@ -20,6 +20,9 @@ from typing import Iterable
 from orders_app.bench.loadgen import Sample, read_response
 
 CONNECTIONS_MAX = 512
+# Below gunicorn's keep-alive (5 s, gunicorn.conf.py): a connection the server is about to close could take
+# a request and then be reset, which would count as the service failing an order.
+IDLE_REUSE_MAX_S = 2.0
 
 
 def due_offsets_s(count: int, rate_per_s: float) -> list[float]:
@@ -45,25 +48,31 @@ WAIT = object()  # ConnectionPool.take: every allowed connection is busy
 
 class ConnectionPool:
     """Which connection the next request goes out on, and the counts the report shows. Pure bookkeeping:
-    connections are opaque objects, opened and closed by the caller.
+    connections are opaque objects, opened and closed by the caller, and `now` is given.
 
-    Idle connections are reused most recently used first, so that the ones a burst opened stay unused
-    and the server's keep-alive timeout closes them, rather than every connection being kept barely alive.
+    Idle connections are reused most recently used first, so that the ones a burst opened stay unused and
+    expire, rather than every connection being kept barely alive. One idle for longer than `idle_max_s` is
+    not reused but handed back in `expired` for the caller to close.
     """
 
-    def __init__(self, connections_max: int = CONNECTIONS_MAX):
-        self.connections_max = connections_max
-        self.idle: list = []
+    def __init__(self, connections_max: int = CONNECTIONS_MAX, idle_max_s: float = IDLE_REUSE_MAX_S):
+        self.connections_max, self.idle_max_s = connections_max, idle_max_s
+        self.idle: list[tuple[object, float]] = []  # (connection, idle since)
+        self.expired: list = []
         self.open_count = 0
         self.opened = 0
         self.peak_open = 0
         self.late_sends = 0
 
-    def take(self, *, already_late: bool = False):
+    def take(self, now: float, *, already_late: bool = False):
         """An idle connection, NEW (the caller opens one; it counts as open from now) or WAIT (the caller
         waits for a release and asks again with `already_late=True`, so a request is counted late once)."""
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            connection, idle_since = self.idle.pop()
+            if now - idle_since <= self.idle_max_s:
+                return connection
+            self.expired.append(connection)
+            self.open_count -= 1
         if self.open_count < self.connections_max:
             self.open_count += 1
             self.opened += 1
@@ -73,8 +82,8 @@ class ConnectionPool:
             self.late_sends += 1
         return WAIT
 
-    def give_back(self, connection) -> None:
-        self.idle.append(connection)
+    def give_back(self, connection, now: float) -> None:
+        self.idle.append((connection, now))
 
     def discard(self) -> None:
         """A connection taken (or opened) was closed, by either side."""
@@ -98,22 +107,24 @@ class _Sender:
         self.released = asyncio.Condition()
 
     async def _connection(self):
-        choice = self.pool.take()
+        choice = self.pool.take(time.perf_counter())
         while True:
+            for _, writer in self.pool.expired:
+                writer.close()
+            self.pool.expired.clear()
             if choice is WAIT:
                 async with self.released:
                     await self.released.wait()
-                choice = self.pool.take(already_late=True)
+                choice = self.pool.take(time.perf_counter(), already_late=True)
                 continue
             if choice is NEW:
                 return None
             reader, writer = choice
             if not reader.at_eof():
                 return choice
-            # the server closed it while idle (its keep-alive timeout): a request sent on it would be lost
-            writer.close()
+            writer.close()  # the server closed it while it was idle
             self.pool.discard()
-            choice = self.pool.take(already_late=True)
+            choice = self.pool.take(time.perf_counter(), already_late=True)
 
     async def send(self, raw: bytes, scheduled: float) -> None:
         connection = await self._connection()
@@ -132,7 +143,7 @@ class _Sender:
                 connection[1].close()
             self.pool.discard()
         else:
-            self.pool.give_back(connection)
+            self.pool.give_back(connection, time.perf_counter())
         async with self.released:
             self.released.notify()
 
@@ -157,8 +168,8 @@ def run_fixed_rate(host: str, port: int, requests: list[bytes], *, rate_per_s: f
             task.add_done_callback(in_flight.discard)
         while in_flight:
             await asyncio.gather(*list(in_flight))
-        for reader_writer in pool.idle:
-            reader_writer[1].close()
+        for (_, writer), _ in pool.idle:
+            writer.close()
 
     cpu_started = time.process_time()
     asyncio.run(main())

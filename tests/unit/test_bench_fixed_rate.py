@@ -43,21 +43,31 @@ def test_latency_is_counted_from_the_scheduled_time_so_a_stalled_service_shows_a
 
 def test_a_request_goes_out_on_the_most_recently_idle_connection_before_a_new_one_is_opened():
     pool = ConnectionPool(connections_max=4)
-    assert pool.take() is NEW and pool.take() is NEW
-    pool.give_back("first")
-    pool.give_back("second")
-    assert pool.take() == "second" and pool.take() == "first"
+    assert pool.take(0.0) is NEW and pool.take(0.0) is NEW
+    pool.give_back("first", 0.1)
+    pool.give_back("second", 0.2)
+    assert pool.take(0.3) == "second" and pool.take(0.3) == "first"
     assert (pool.opened, pool.peak_open, pool.late_sends) == (2, 2, 0)
+
+
+def test_a_connection_idle_for_longer_than_the_server_keeps_it_alive_is_closed_not_reused():
+    pool = ConnectionPool(connections_max=2, idle_max_s=2.0)
+    assert pool.take(0.0) is NEW and pool.take(0.0) is NEW
+    pool.give_back("old", 1.0)
+    pool.give_back("recent", 2.5)
+    assert pool.take(3.5) == "recent"
+    assert pool.take(3.5) is NEW  # "old" was idle 2.5 s: closed, which leaves room for a new one
+    assert pool.expired == ["old"] and (pool.opened, pool.late_sends) == (3, 0)
 
 
 def test_a_request_that_finds_every_allowed_connection_busy_is_counted_late_once():
     pool = ConnectionPool(connections_max=2)
-    assert pool.take() is NEW and pool.take() is NEW
-    assert pool.take() is WAIT
-    assert pool.take(already_late=True) is WAIT  # asks again after a release another request took first
+    assert pool.take(0.0) is NEW and pool.take(0.0) is NEW
+    assert pool.take(0.0) is WAIT
+    assert pool.take(0.0, already_late=True) is WAIT  # asks again after a release another request took first
     assert pool.late_sends == 1
     pool.discard()  # a connection the server closed makes room for a new one
-    assert pool.take(already_late=True) is NEW
+    assert pool.take(0.0, already_late=True) is NEW
     assert (pool.opened, pool.peak_open, pool.late_sends) == (3, 2, 1)
 
 
