@@ -60,8 +60,12 @@ def _machine_load(rate: dict) -> str:
     load = rate.get("load_average_1m")
     if not load:
         return ""
-    return (f"The machine's 1-minute load average went from {load['before']} to {load['after']} during the run, "
-            f"on {rate['machine']['cpus']} CPUs.")
+    text = (f"The machine's 1-minute load average went from {load['before']} to {load['after']} during the run, "
+            f"on {rate['machine']['cpus']} CPUs")
+    if max(load["before"], load["after"]) > rate["machine"]["cpus"]:
+        # other work competed for the cores, and every process of the pipeline waited its turn for one
+        return text + ": it was busy with other work, so these figures are provisional."
+    return text + "."
 
 
 def _fraction(row: dict) -> str:
