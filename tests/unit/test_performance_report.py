@@ -57,7 +57,8 @@ def _rate_figures(half_accept_p99_ms: float, half_lag_p99_ms: float) -> dict:
     def row(fraction: float, accept_p99_ms: float, lag_p99_ms: float) -> dict:
         return {"offered_per_s": 800 * fraction, "fraction_of_max": fraction, "achieved_accepted_per_s": 700 * fraction,
                 "achieved_settled_per_s": 690 * fraction, "accept_latency_ms": {"p50": 3.5, "p99": accept_p99_ms},
-                "settlement_lag_ms": {"p50": 61.5, "p99": lag_p99_ms}, "late_sends": 0, "non_2xx": 0}
+                "settlement_lag_ms": {"p50": 61.5, "p99": lag_p99_ms}, "send_delay_ms_p99": 1.5, "late_sends": 0,
+                "non_2xx": 0}
 
     rows = [row(0.25, 11.1, 99.9), row(0.5, half_accept_p99_ms, half_lag_p99_ms), row(1.1, 4321.0, 5432.1)]
     return {"seconds_per_rate": 20.0, "connections_max": 512, "machine": {"cpus": 2},
@@ -71,7 +72,8 @@ def test_the_fixed_rate_table_marks_the_half_maximum_row_and_judges_the_targets_
     e2e, book = _committed()
     page = report.render(e2e, book, None, _rate_figures(half_accept_p99_ms=42.5, half_lag_p99_ms=262.5))
     section = page[page.index("## Latency at fixed arrival rates"):]
-    assert "| 400 | **0.5: half the measured maximum** | 350 | 345 | 3.5 ms | 42.5 ms | 61.5 ms | 262.5 ms |" in section
+    assert ("| 400 | **0.5: half the measured maximum** | 350 | 345 | 3.5 ms | 42.5 ms | 61.5 ms | 262.5 ms | 1.5 ms "
+            "| 0 | 0 |") in section
     assert "| 880 | 1.1 | 770 | 759 | 3.5 ms | 4,321.0 ms |" in section
     words = " ".join(section.split())  # the prose is reflowed: compare its words
     assert "800 orders/s in this run" in words
