@@ -6,10 +6,8 @@ price, so the load never trades with them) — accept and match costs must not g
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
-from orders_app.bench.e2e import RESULTS_DIR, run
+from orders_app.bench.e2e import run, save_figures
 
 
 def run_book(args) -> int:
@@ -19,10 +17,7 @@ def run_book(args) -> int:
         figures.pop("_series")
         rows.append(figures)
         print(_table(rows), flush=True)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"book-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(rows, indent=2))
-    print(f"figures: {path}")
+    print(f"figures: {save_figures(rows, 'book')}")
     return 0 if all(row["reconciliation"] == "OK" for row in rows) else 1
 
 

@@ -23,9 +23,11 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Iterator, Protocol, Sequence
 from urllib.parse import urlparse
 
 from sqlalchemy import func, select
@@ -34,6 +36,7 @@ from orders_app.bench.ceiling import measure_ceiling
 from orders_app.bench.cpu import find_pid, tree_cpu_seconds
 from orders_app.bench.loadgen import LoadResult, build_request, percentile, run_load
 from orders_app.bench.plot import Panel, Series, render_svg
+from orders_app.errors import present
 from orders_app.models import Order
 from orders_app.processes import BENCH_LOG_DIR, ApiServer, WorkerProcess, stop_all
 from orders_app.repositories.settlement import accepted_seq
@@ -45,6 +48,17 @@ POLL_INTERVAL_S = 0.02
 SETTLE_TIMEOUT_S = 300.0
 MID = Decimal("100")
 TICK = Decimal("0.01")
+
+
+@dataclass
+class Service:
+    """The service under load: the API and worker the benchmark started, or none with --url."""
+    url: str
+    api: ApiServer | None = None
+    worker: WorkerProcess | None = None
+
+    def stop(self) -> None:
+        stop_all(self.api, self.worker)
 
 
 def log_level() -> str:
@@ -70,6 +84,11 @@ def start_api_and_worker() -> tuple[ApiServer, WorkerProcess]:
     except BaseException:
         stop_all(api, worker)
         raise
+
+
+def start_service() -> Service:
+    api, worker = start_api_and_worker()
+    return Service(api.url, api, worker)
 
 
 def machine() -> dict:
@@ -116,6 +135,10 @@ class SeqPoller(threading.Thread):
         """The first sample at which `seq` was applied."""
         index = bisect.bisect_left(self.seqs, seq)
         return self.times[index] if index < len(self.times) else None
+
+    def applied_at(self, seq: int) -> float:
+        """`settled_at` of a sequence number known to be applied (the caller waited for it)."""
+        return present(self.settled_at(seq), f"sequence {seq} was seen applied")
 
     def stop(self) -> None:
         self._halt.set()
@@ -195,12 +218,50 @@ def buckets(values: list[tuple[float, float]], width_s: float, t_end: float, red
     return [(index * width_s + width_s / 2, reduce(slots.get(index, []))) for index in range(int(t_end // width_s) + 1)]
 
 
-def run(args) -> dict:
+@dataclass
+class Setup:
+    """What every HTTP benchmark loads: a market of its own, funded users, the service (started or given),
+    and the poller of the market's applied sequence number, warmed up."""
+    ctx: Any
+    symbol: str
+    market_id: int
+    keys: list[str]
+    service: Service
+    host: str
+    port: int
+    poller: SeqPoller
+    rng: random.Random
+    seeding_s: float
+
+    def orders(self, count: int) -> list[bytes]:
+        return make_orders(self.rng, count, self.keys, self.symbol, self.host, self.port)
+
+    def accepted_seq(self) -> int:
+        with self.ctx.uow() as uow:
+            return accepted_seq(uow.session, self.market_id)
+
+    def wait_applied(self) -> int:
+        return _wait_applied(self.ctx, self.poller, self.market_id, timeout_s=SETTLE_TIMEOUT_S)
+
+    def seqs_after(self, seq_before: int) -> dict[int, int]:
+        """Order id -> sequence number of the market's orders accepted after `seq_before`."""
+        with self.ctx.uow() as uow:
+            return dict(uow.session.execute(select(Order.id, Order.seq).where(
+                Order.market_id == self.market_id, Order.seq > seq_before)).all())
+
+    def reconcile(self) -> str:
+        from orders_app.reconcile import reconcile
+        with self.ctx.session_factory() as session:
+            report = reconcile(session)
+        return "OK" if report.ok else "BREACHES: " + ", ".join(report.breaches)
+
+
+@contextmanager
+def prepared(*, users: int, resting: int, url: str | None, seed: int, concurrency: int) -> Iterator[Setup]:
+    """Market, users, book, service, poller and warm-up; stops the poller and the service on the way out."""
     from orders_app.bootstrap import bootstrap
     from orders_app.config import Settings
     from orders_app.messages import Fund
-    from orders_app.models import Trade
-    from orders_app.reconcile import reconcile
     from orders_app.services.funding import create_user, fund
     from orders_app.services.markets import add_market
 
@@ -208,70 +269,80 @@ def run(args) -> dict:
     symbol = "E" + uuid.uuid4().hex[:9].upper()
     market_id = add_market(symbol, ctx)
     keys, user_ids = [], []
-    for _ in range(args.users):
+    for _ in range(users):
         user, key = create_user("bench", ctx)
         for asset, amount in (("USD", "1000000000"), (symbol, "1000000")):
             fund(Fund(user["id"], asset, Decimal(amount), "deposit"), ctx)
         keys.append(key)
         user_ids.append(user["id"])
-    seeding_s = seed_resting(ctx, symbol, args.resting, user_ids) if args.resting else 0.0
+    seeding_s = seed_resting(ctx, symbol, resting, user_ids) if resting else 0.0
 
-    api: ApiServer | None = None
-    worker: WorkerProcess | None = None
-    if args.url:
-        url = args.url
-    else:
-        api, worker = start_api_and_worker()
-        url = api.url
-    figures: dict = {}
+    service = Service(url) if url else start_service()
+    poller = SeqPoller(ctx, market_id)
     try:
-        parsed = urlparse(url)
+        parsed = urlparse(service.url)
         host, port = parsed.hostname, parsed.port or 80
         if host is None:
-            raise SystemExit(f"the service URL {url!r} names no host")
-        poller = SeqPoller(ctx, market_id)
+            raise SystemExit(f"the service URL {service.url!r} names no host")
         poller.start()
-        rng = random.Random(args.seed)
-        _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, args.concurrency)
-        worker_rss_before = rss_mib(worker.process.pid) if worker else None
+        rng = random.Random(seed)
+        _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency)
+        yield Setup(ctx, symbol, market_id, keys, service, host, port, poller, rng, seeding_s)
+    finally:
+        if poller.is_alive():
+            poller.stop()
+        service.stop()
 
-        requests = make_orders(rng, args.orders, keys, symbol, host, port)
-        with ctx.uow() as uow:  # the measured orders are those after it: not the seeded book, not the warm-up
-            seq_before = accepted_seq(uow.session, market_id)
+
+class Answered(Protocol):
+    @property
+    def body(self) -> bytes: ...
+
+
+def settled_times(poller: SeqPoller, seq_of: dict[int, int], samples: Sequence[Answered]) -> list[float]:
+    """For each accepted order's sample, when the worker's commit of that order was first seen (all of them
+    were applied: the caller waited)."""
+    return [poller.applied_at(seq_of[json.loads(sample.body)["order"]["id"]]) for sample in samples]
+
+
+def run(args) -> dict:
+    from orders_app.models import Trade
+
+    figures: dict = {}
+    with prepared(users=args.users, resting=args.resting, url=args.url, seed=args.seed,
+                  concurrency=args.concurrency) as setup:
+        service, poller, ctx, market_id = setup.service, setup.poller, setup.ctx, setup.market_id
+        worker_rss_before = rss_mib(service.worker.process.pid) if service.worker else None
+
+        requests = setup.orders(args.orders)
+        # the measured orders are those after it: not the seeded book, not the warm-up
+        seq_before = setup.accepted_seq()
         progress = Progress(len(requests), "orders")
-        processes = _processes(api, worker)
+        processes = _processes(service)
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
         t0 = time.perf_counter()
-        load = run_load(host, port, iter(requests), concurrency=args.concurrency, on_done=progress.tick)
-        last_seq = _wait_applied(ctx, poller, market_id, timeout_s=SETTLE_TIMEOUT_S)
+        load = run_load(setup.host, setup.port, iter(requests), concurrency=args.concurrency, on_done=progress.tick)
+        last_seq = setup.wait_applied()
         t_settled = poller.settled_at(last_seq)
         cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
         poller.stop()
-        worker_rss = rss_mib(worker.process.pid) if worker else None
+        worker_rss = rss_mib(service.worker.process.pid) if service.worker else None
 
+        seq_of = setup.seqs_after(seq_before)
         with ctx.uow() as uow:
-            measured = (Order.market_id == market_id, Order.seq > seq_before)
-            seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(*measured)).all())
             trades = uow.session.execute(select(func.count()).select_from(Trade).where(
                 Trade.market_id == market_id, Trade.seq > seq_before)).scalar_one()
             traded = uow.session.execute(select(func.count()).select_from(Order).where(
-                *measured, Order.filled_quantity > 0)).scalar_one()
-        with ctx.session_factory() as session:
-            report = reconcile(session)
-        figures = _figures(args, load, t0, t_settled, poller, seq_of, trades, traded, report)
+                Order.market_id == market_id, Order.seq > seq_before, Order.filled_quantity > 0)).scalar_one()
+        figures = _figures(args, load, t0, t_settled, poller, seq_of, trades, traded, setup.reconcile())
         figures.update(machine=machine(), worker_rss_mib_before=worker_rss_before, worker_rss_mib_after=worker_rss,
-                       resting_orders=args.resting, seeding_s=round(seeding_s, 1), symbol=symbol,
-                       service=("given: " + args.url) if args.url else
-                       f"started: gunicorn {os.environ.get('GUNICORN_WORKERS', '1')} x "
-                       f"{os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} "
-                       f"{os.environ.get('GUNICORN_THREADS', '32')} + consumer.py")
+                       resting_orders=args.resting, seeding_s=round(setup.seeding_s, 1), symbol=setup.symbol,
+                       service=service_label(args.url))
         cpu_used["load client"] = load.client_cpu_s
         figures["cpu_ms_per_order"] = {name: round(1000 * used / max(figures["accepted"], 1), 3)
                                        for name, used in cpu_used.items()}
         figures["cpu_ms_per_order_total"] = round(sum(figures["cpu_ms_per_order"].values()), 3)
         figures["_series"] = _series(load, t0, poller)
-    finally:
-        stop_all(api, worker)
     if args.ceiling:
         runs = measure_ceiling(args.concurrency)
         best = max(runs, key=lambda r: r.requests_per_s)
@@ -279,6 +350,14 @@ def run(args) -> dict:
                               "runs": [asdict(r) | {"requests_per_s": round(r.requests_per_s)} for r in runs]}
         figures["ratio_to_ceiling"] = round(figures["settled_orders_per_s"] / best.requests_per_s, 3)
     return figures
+
+
+def service_label(url: str | None) -> str:
+    if url:
+        return "given: " + url
+    return (f"started: gunicorn {os.environ.get('GUNICORN_WORKERS', '1')} x "
+            f"{os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} {os.environ.get('GUNICORN_THREADS', '32')}"
+            " + consumer.py")
 
 
 def _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency) -> None:
@@ -295,19 +374,20 @@ def _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency)
         ids = [json.loads(s.body)["order"]["id"] for s in warm.samples]
         with ctx.uow() as uow:
             seq_of = dict(uow.session.execute(select(Order.id, Order.seq).where(Order.id.in_(ids))).all())
-        lags = [poller.settled_at(seq_of[order_id]) - s.finished for order_id, s in zip(ids, warm.samples, strict=True)]
+        lags = [at - sample.finished
+                for at, sample in zip(settled_times(poller, seq_of, warm.samples), warm.samples, strict=True)]
         if percentile(lags, 0.5) < 0.25 or time.monotonic() > deadline:
             return
         print(f"warming up: settlement lag p50 {percentile(lags, 0.5) * 1000:.0f} ms", file=sys.stderr)
 
 
-def _processes(api: ApiServer | None, worker: WorkerProcess | None) -> dict[str, int]:
+def _processes(service: Service) -> dict[str, int]:
     """The processes whose CPU is accounted: those we started, and the local MariaDB and broker if found."""
     found = {}
-    if api is not None:
-        found["API (gunicorn)"] = api.process.pid
-    if worker is not None:
-        found["worker + relay"] = worker.process.pid
+    if service.api is not None:
+        found["API (gunicorn)"] = service.api.process.pid
+    if service.worker is not None:
+        found["worker + relay"] = service.worker.process.pid
     database, kafka = urlparse(os.environ.get("DATABASE_URL", "")), os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
     mariadb = find_pid("mariadbd", f"--port={database.port}") if database.port else None
     broker = find_pid("tansu", kafka.rsplit(":", 1)[-1]) if kafka else None
@@ -329,14 +409,11 @@ def _wait_applied(ctx, poller: SeqPoller, market_id: int, timeout_s: float) -> i
     return wanted
 
 
-def _figures(args, load: LoadResult, t0, t_settled, poller, seq_of, trades, traded, report) -> dict:
+def _figures(args, load: LoadResult, t0, t_settled, poller, seq_of, trades, traded, reconciliation) -> dict:
     ok = [s for s in load.samples if s.status == 201]
     latencies_ms = [(s.finished - s.started) * 1000 for s in ok]
-    lags_ms = []
-    for sample in ok:
-        order_id = json.loads(sample.body)["order"]["id"]
-        settled = poller.settled_at(seq_of[order_id])
-        lags_ms.append(max(0.0, (settled - sample.finished) * 1000))
+    lags_ms = [max(0.0, (settled - sample.finished) * 1000)
+               for settled, sample in zip(settled_times(poller, seq_of, ok), ok, strict=True)]
     statuses: dict[str, int] = {}
     for sample in load.samples:
         statuses[str(sample.status)] = statuses.get(str(sample.status), 0) + 1
@@ -355,7 +432,7 @@ def _figures(args, load: LoadResult, t0, t_settled, poller, seq_of, trades, trad
                               "p99": round(percentile(lags_ms, 0.99), 1), "max": round(max(lags_ms, default=0), 1)},
         "trades": trades, "orders_that_traded_percent": round(100 * traded / max(len(seq_of), 1), 1),
         "load_client_cpu_percent_of_one_core": round(load.client_cpu_percent, 1),
-        "reconciliation": "OK" if report.ok else "BREACHES: " + ", ".join(report.breaches),
+        "reconciliation": reconciliation,
     }
 
 
@@ -411,6 +488,14 @@ def report_text(figures: dict) -> str:
         lines.append(f"end to end / ceiling   {figures['ratio_to_ceiling']:.2f}  (settled orders/s ÷ ceiling)")
     lines.append(f"reconciliation         {figures['reconciliation']}")
     return "\n".join(lines)
+
+
+def save_figures(figures, name: str) -> Path:
+    """bench-results/<name>-<time>.json"""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(figures, indent=2))
+    return path
 
 
 def write_results(figures: dict, name: str) -> tuple[Path, Path]:

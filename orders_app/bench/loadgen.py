@@ -39,7 +39,7 @@ def build_request(host: str, port: int, method: str, path: str, body: bytes, hea
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
@@ -66,7 +66,7 @@ async def _connection(host: str, port: int, requests: Iterator[bytes], samples: 
             if reader is None or writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
             writer.write(raw)
-            status, body, close = await _read_response(reader)
+            status, body, close = await read_response(reader)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             status, body, close = 0, b"", True
         samples.append(Sample(started, time.perf_counter(), status, body))

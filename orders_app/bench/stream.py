@@ -28,11 +28,11 @@ from urllib.parse import urlparse
 from orders_app.bench.cpu import tree_cpu_seconds
 from orders_app.bench.e2e import (
     READY_TIMEOUT_S,
-    RESULTS_DIR,
     log_level,
     machine,
     make_orders,
     rss_mib,
+    save_figures,
     start_api_and_worker,
 )
 from orders_app.bench.loadgen import percentile, run_load
@@ -255,8 +255,5 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     figures = run(args)
     print(report_text(figures))
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"stream-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(figures, indent=2))
-    print(f"figures: {path}")
+    print(f"figures: {save_figures(figures, 'stream')}")
     return 0

@@ -32,6 +32,25 @@ def test_e2e_benchmark_sends_settles_reconciles_and_writes_its_figures(stack_env
     assert Path(svg_path).read_text().startswith("<svg")
 
 
+def test_rate_benchmark_offers_fractions_of_the_closed_loop_maximum_on_schedule_and_reconciles(stack_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "orders_app.bench", "rate", "--rates", "auto", "--seconds", "1", "--probe-orders",
+         "300", "--concurrency", "8", "--users", "6"], cwd=ROOT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **stack_env, "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "4"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"reconciliation\s+OK", result.stdout), result.stdout
+    figures = json.loads(Path(re.search(r"figures: (\S+)", result.stdout).group(1)).read_text())
+    maximum = figures["max_settled_orders_per_s"]
+    assert figures["closed_loop"]["accepted"] == 300 and maximum > 0
+    rows = figures["rows"]
+    assert [row["fraction_of_max"] for row in rows] == [0.25, 0.5, 0.75, 0.9, 1.0, 1.1]
+    assert [row["offered_per_s"] for row in rows] == [round(row["fraction_of_max"] * maximum) for row in rows]
+    for row in rows:
+        assert row["orders"] == max(1, round(row["offered_per_s"])) and row["non_2xx"] == 0, row
+        assert row["accepted"] == row["orders"] and row["settlement_lag_ms"]["p99"] > 0, row
+    assert figures["at_half_max"]["offered_per_s"] == rows[1]["offered_per_s"]
+
+
 def test_stream_benchmark_connects_subscribers_and_measures_their_push_lag(stack_env):
     result = subprocess.run(
         [sys.executable, "-m", "orders_app.bench", "stream", "--clients", "20", "--orders", "300", "--users", "6"],

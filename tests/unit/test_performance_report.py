@@ -14,7 +14,8 @@ def _committed() -> tuple[dict, list[dict]]:
 def test_the_committed_performance_page_is_what_the_committed_benchmark_json_renders():
     e2e, book = _committed()
     stream = json.loads(report.STREAM_JSON.read_text())
-    assert report.OUTPUT.read_text() == report.render(e2e, book, stream), (
+    rate = json.loads(report.RATE_JSON.read_text()) if report.RATE_JSON.exists() else None
+    assert report.OUTPUT.read_text() == report.render(e2e, book, stream, rate), (
         "docs/performance.md differs from its JSON: run `python -m orders_app.bench report`")
 
 
@@ -50,3 +51,44 @@ def test_the_page_shows_the_fan_out_figures_of_the_stream_json():
     page = report.render(e2e, book, stream)
     for shown in ("4,321 on one stream process", "**98,765/s**", "**p99 555.5 ms**"):
         assert shown in page, shown
+
+
+def _rate_figures(half_accept_p99_ms: float, half_lag_p99_ms: float) -> dict:
+    def row(fraction: float, accept_p99_ms: float, lag_p99_ms: float) -> dict:
+        return {"offered_per_s": 800 * fraction, "fraction_of_max": fraction, "achieved_accepted_per_s": 700 * fraction,
+                "achieved_settled_per_s": 690 * fraction, "accept_latency_ms": {"p50": 3.5, "p99": accept_p99_ms},
+                "settlement_lag_ms": {"p50": 61.5, "p99": lag_p99_ms}, "send_delay_ms_p99": 1.5, "late_sends": 0,
+                "non_2xx": 0}
+
+    rows = [row(0.25, 11.1, 99.9), row(0.5, half_accept_p99_ms, half_lag_p99_ms), row(1.1, 4321.0, 5432.1)]
+    return {"seconds_per_rate": 20.0, "connections_max": 512, "machine": {"cpus": 2},
+            "closed_loop": {"orders": 6000, "concurrency": 32}, "max_settled_orders_per_s": 800.0,
+            "rows": rows, "load_average_1m": {"before": 0.5, "after": 1.9},
+            "at_half_max": {"offered_per_s": 400.0, "accept_p99_ms": half_accept_p99_ms,
+                            "settlement_lag_p99_ms": half_lag_p99_ms}}
+
+
+def test_the_fixed_rate_table_marks_the_half_maximum_row_and_judges_the_targets_there():
+    e2e, book = _committed()
+    page = report.render(e2e, book, None, _rate_figures(half_accept_p99_ms=42.5, half_lag_p99_ms=262.5))
+    section = page[page.index("## Latency at fixed arrival rates"):]
+    assert ("| 400 | **0.5: half the measured maximum** | 350 | 345 | 3.5 ms | 42.5 ms | 61.5 ms | 262.5 ms | 1.5 ms "
+            "| 0 | 0 |") in section
+    assert "| 880 | 1.1 | 770 | 759 | 3.5 ms | 4,321.0 ms |" in section
+    words = " ".join(section.split())  # the prose is reflowed: compare its words
+    assert "800 orders/s in this run" in words
+    assert "accept p99 under 50 ms — **met** (42.5 ms)" in words
+    assert "settlement lag p99 under 250 ms — **missed**: 262.5 ms, 12.5 ms over" in words
+    assert "closed loop" in words and "scheduled time" in words
+    assert "from 0.5 to 1.9 during the run, on 2 CPUs." in words and "provisional" not in words
+    busy = _rate_figures(half_accept_p99_ms=42.5, half_lag_p99_ms=262.5) | {"load_average_1m": {"before": 9.0,
+                                                                                              "after": 1.0}}
+    busy_words = " ".join(report.render(e2e, book, None, busy).split())
+    assert "busy with other work, so these figures are provisional" in busy_words
+
+
+def test_the_fixed_rate_section_says_it_is_not_yet_measured_without_its_json():
+    e2e, book = _committed()
+    page = report.render(e2e, book)
+    section = page[page.index("## Latency at fixed arrival rates"):]
+    assert "Not yet measured" in section.split("\n## ")[0]
