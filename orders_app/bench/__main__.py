@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m orders_app.bench e2e|book|engine|worker|stream|report [options]` (each with --help)."""
+"""Benchmarks: `python -m orders_app.bench e2e|book|engine|worker|stream|soak|report [options]` (each with --help)."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "stream":
         from orders_app.bench import stream
         return stream.main(argv[1:])
+    if argv and argv[0] == "soak":
+        from orders_app.bench import soak
+        return soak.main(argv[1:])
     if argv and argv[0] == "report":
         from orders_app.bench import report
         return report.main(argv[1:])

@@ -29,8 +29,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from orders_app.bench.cpu import tree_cpu_seconds
-from orders_app.bench.e2e import RESULTS_DIR, ROOT_DIR, machine, make_orders, rss_mib, start_service
+from orders_app.bench.e2e import RESULTS_DIR, ROOT_DIR, machine, make_orders, start_service
 from orders_app.bench.loadgen import percentile, run_load
+from orders_app.bench.memory import rss_mib
 
 CONNECT_BATCH = 50
 SUBSCRIBED_TIMEOUT_S = 120

@@ -42,3 +42,19 @@ def test_stream_benchmark_connects_subscribers_and_measures_their_push_lag(stack
     assert figures["accepted"] == 300 and figures["clients"] == 20
     assert figures["lag_samples"] > 0 and figures["push_lag_ms"]["p50"] > 0
     assert figures["received_by_subscribers"] >= figures["pushes"] and figures["disconnected_too_slow"] == 0
+
+
+def test_soak_benchmark_samples_every_process_prunes_the_outbox_and_reconciles(stack_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "orders_app.bench", "soak", "--orders", "600", "--rate", "100", "--users", "6",
+         "--connections", "8", "--sample-every-s", "0.5", "--prune-every-s", "1"],
+        cwd=ROOT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **stack_env, "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"reconciliation\s+OK", result.stdout), result.stdout
+    figures = json.loads(Path(re.search(r"figures: (\S+)", result.stderr).group(1)).read_text())
+    assert figures["accepted"] == 600 and figures["non_2xx"] == 0
+    assert {"API: gunicorn master", "API: gunicorn worker 1", "API: gunicorn worker 2", "matching worker",
+            "outbox relay", "MariaDB", "broker"} <= set(figures["rss_mib"])
+    assert figures["prune_s"]["runs"] >= 3 and figures["outbox_rows"]["max"] > 0
+    assert len(figures["series"]) >= 10 and figures["series"][-1]["settled"] == 600
