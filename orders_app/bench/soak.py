@@ -129,8 +129,11 @@ class Recorder:
         window, self._window_ms = self._window_ms, []
         with self._ctx.session_factory() as session:
             outbox_rows = session.execute(select(func.count()).select_from(OutboxEvent)).scalar_one()
+            # Both sides named: a range over (market, side, status) of the book index reads the open orders
+            # only, where the market alone would read every order the soak ever placed.
             open_orders = session.execute(select(func.count()).select_from(Order).where(
-                Order.market_id == self._market_id, Order.status.in_(OPEN_STATUSES))).scalar_one()
+                Order.market_id == self._market_id, Order.side.in_(("buy", "sell")),
+                Order.status.in_(OPEN_STATUSES))).scalar_one()
             accepted = accepted_seq(session, self._market_id)
             settled = session.execute(select(MarketState.last_seq)
                                       .where(MarketState.market_id == self._market_id)).scalar_one()
@@ -162,15 +165,24 @@ class Recorder:
         self.prune_s.append(time.perf_counter() - started)
 
 
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--rate", type=float, default=250.0, help="orders per second, sent open loop")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--users", type=int, default=64)
+    parser.add_argument("--orders", type=_positive(int), default=1_000_000)
+    parser.add_argument("--rate", type=_positive(float), default=250.0, help="orders per second, sent open loop")
+    parser.add_argument("--connections", type=_positive(int), default=32)
+    parser.add_argument("--users", type=_positive(int), default=64, help="half place the mix, half counter it")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sample-every-s", type=float, default=5.0)
-    parser.add_argument("--prune-every-s", type=float, default=30.0)
-    parser.add_argument("--prune-older-than-minutes", type=int, default=1)
+    parser.add_argument("--sample-every-s", type=_positive(float), default=5.0)
+    parser.add_argument("--prune-every-s", type=_positive(float), default=30.0)
+    parser.add_argument("--prune-older-than-minutes", type=_positive(int), default=1)
 
 
 def run(args) -> dict:
@@ -291,6 +303,8 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.users < 2:
+        parser.error("--users must be at least 2: one half places the mix, the other counters it")
     result = run(args)
     print(report_text(result))
     print(f"figures: {write_results(result)}", file=sys.stderr)
