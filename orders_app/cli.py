@@ -8,6 +8,7 @@
     python -m orders_app.cli rotate-key USER_ID              # revokes the old key, prints the new one
     python -m orders_app.cli reconcile                       # exit 1 with a report on any breach
     python -m orders_app.cli prune-outbox [--older-than-hours 168]   # delete published, applied rows
+    python -m orders_app.cli prune-outbox --older-than-minutes 10    # a finer cut-off, for frequent pruning
     python -m orders_app.cli migrate                         # alembic upgrade head (also when installed)
 
 Installed, the same commands are `orders-cli <command>`; also `flask --app orders_app.cli <command>`. They
@@ -165,15 +166,21 @@ def reconcile_command() -> None:
 
 
 @commands.command("prune-outbox")
-@click.option("--older-than-hours", type=click.IntRange(min=1, max=24 * 365 * 100), default=168, show_default=True,
-              help="Keep rows published within this many hours.")
-def prune_outbox_command(older_than_hours: int) -> None:
+@click.option("--older-than-hours", type=click.IntRange(min=1, max=24 * 365 * 100),
+              help="Keep rows published within this many hours.  [default: 168]")
+@click.option("--older-than-minutes", type=click.IntRange(min=1, max=60 * 24 * 365 * 100),
+              help="Keep rows published within this many minutes instead: for an outbox pruned every few "
+                   "minutes under heavy load.")
+def prune_outbox_command(older_than_hours: int | None, older_than_minutes: int | None) -> None:
     """Delete outbox rows published before the cut-off and, for market commands, applied by the worker."""
     from datetime import timedelta
 
     from orders_app.services import utc_now
     from orders_app.services.retention import prune_outbox
-    published_before = utc_now() - timedelta(hours=older_than_hours)
+    if older_than_hours is not None and older_than_minutes is not None:
+        raise click.UsageError("give --older-than-hours or --older-than-minutes, not both")
+    keep = timedelta(minutes=older_than_minutes) if older_than_minutes else timedelta(hours=older_than_hours or 168)
+    published_before = utc_now() - keep
     deleted = prune_outbox(_ctx(), published_before)
     _echo_json({"deleted_rows": deleted, "published_before": published_before.isoformat(timespec="milliseconds")})
 

@@ -1,5 +1,5 @@
-"""Benchmarks: `python -m orders_app.bench e2e|rate|book|engine|worker|stream|driver|report [options]` (each with
---help)."""
+"""Benchmarks: `python -m orders_app.bench e2e|rate|soak|book|engine|worker|stream|driver|report [options]` (each
+with --help)."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "rate":
         from orders_app.bench import rate
         return rate.main(argv[1:])
+    if argv and argv[0] == "soak":
+        from orders_app.bench import soak
+        return soak.main(argv[1:])
     if argv and argv[0] == "report":
         from orders_app.bench import report
         return report.main(argv[1:])

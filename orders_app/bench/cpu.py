@@ -16,7 +16,7 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2:].split()  # fields from the 3rd (state) on
 
 
-def _children() -> dict[int, list[int]]:
+def child_pids() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -28,7 +28,7 @@ def _children() -> dict[int, list[int]]:
 
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU of `pid` and its live descendants, plus what their reaped children used."""
-    children, total, todo = _children(), 0.0, [pid]
+    children, total, todo = child_pids(), 0.0, [pid]
     while todo:
         current = todo.pop()
         fields = _stat(current)
@@ -43,10 +43,15 @@ def find_pid(executable_part: str, argument_part: str) -> int | None:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if executable_part in command.split(" ", 1)[0] and argument_part in command:
+        command = command_line(int(entry.name))
+        if command and executable_part in command.split(" ", 1)[0] and argument_part in command:
             return int(entry.name)
     return None
+
+
+def command_line(pid: int) -> str:
+    """The process's arguments joined by spaces; "" for a process gone (or a kernel thread)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from orders_app.bench.ceiling import measure_ceiling
 from orders_app.bench.cpu import find_pid, tree_cpu_seconds
 from orders_app.bench.loadgen import LoadResult, build_request, percentile, run_load
+from orders_app.bench.memory import rss_mib
 from orders_app.bench.plot import Panel, Series, render_svg
 from orders_app.errors import present
 from orders_app.models import Order
@@ -95,16 +96,6 @@ def machine() -> dict:
     """What the figures were measured on (docs/performance.md shows it): every process shares these cores."""
     memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {"cpus": os.cpu_count(), "memory_gib": round(memory_bytes / 2**30, 1)}
-
-
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 class SeqPoller(threading.Thread):
@@ -170,16 +161,24 @@ class Progress:
 
 
 def make_orders(rng: random.Random, count: int, users: list[str], symbol: str, host: str, port: int):
-    """Buys at mid-20..mid+5 ticks, sells at mid-5..mid+20: the overlap makes about half of them trade."""
     requests = []
     for _ in range(count):
-        side = rng.choice(("buy", "sell"))
-        offset = rng.randint(-20, 5) if side == "buy" else rng.randint(-5, 20)
-        body = json.dumps({"order_type": side, "currency_symbol": symbol, "price": str(MID + offset * TICK),
-                           "quantity": str(Decimal(rng.randint(1, 20)) / 1000)}).encode()
-        requests.append(build_request(host, port, "POST", "/api/orders", body,
-                                      {"Authorization": f"Bearer {rng.choice(users)}"}))
+        side, price, quantity = random_order(rng)
+        requests.append(order_request(side, price, quantity, rng.choice(users), symbol, host, port))
     return requests
+
+
+def random_order(rng: random.Random) -> tuple[str, Decimal, Decimal]:
+    """Buys at mid-20..mid+5 ticks, sells at mid-5..mid+20: the overlap makes about half of them trade."""
+    side = rng.choice(("buy", "sell"))
+    offset = rng.randint(-20, 5) if side == "buy" else rng.randint(-5, 20)
+    return side, MID + offset * TICK, Decimal(rng.randint(1, 20)) / 1000
+
+
+def order_request(side: str, price: Decimal, quantity: Decimal, key: str, symbol: str, host: str, port: int) -> bytes:
+    body = json.dumps({"order_type": side, "currency_symbol": symbol, "price": str(price),
+                       "quantity": str(quantity)}).encode()
+    return build_request(host, port, "POST", "/api/orders", body, {"Authorization": f"Bearer {key}"})
 
 
 def seed_resting(ctx, symbol: str, count: int, user_ids: list[int]) -> float:

@@ -55,28 +55,38 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
     return status, body, close
 
 
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _exchange(host: str, port: int, raw: bytes, stream: Stream | None) -> tuple[int, bytes, Stream | None]:
+    """One request on `stream` (None: connect first): its status (0: the connection failed), its body, and the
+    stream to send the next one on (None when the server closed it or it failed)."""
+    try:
+        if stream is None:
+            stream = await asyncio.open_connection(host, port)
+        stream[1].write(raw)
+        status, body, close = await read_response(stream[0])
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        status, body, close = 0, b"", True
+    if close and stream is not None:
+        stream[1].close()
+        stream = None
+    return status, body, stream
+
+
 async def _connection(host: str, port: int, requests: Iterator[bytes], samples: list[Sample],
                       deadline: float | None, on_done: Callable[[], None] | None) -> None:
-    reader = writer = None
+    stream = None
     for raw in requests:
         if deadline is not None and time.perf_counter() >= deadline:
             break
         started = time.perf_counter()
-        try:
-            if reader is None or writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
-            writer.write(raw)
-            status, body, close = await read_response(reader)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            status, body, close = 0, b"", True
+        status, body, stream = await _exchange(host, port, raw, stream)
         samples.append(Sample(started, time.perf_counter(), status, body))
         if on_done is not None:
             on_done()
-        if close and writer is not None:
-            writer.close()
-            reader = writer = None
-    if writer is not None:
-        writer.close()
+    if stream is not None:
+        stream[1].close()
 
 
 def run_load(host: str, port: int, requests: Iterator[bytes], *, concurrency: int,
@@ -103,3 +113,42 @@ def percentile(values: list[float], fraction: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def run_paced(host: str, port: int, requests: Iterator[bytes], *, rate: float, connections: int,
+              on_response: Callable[[Sample], None]) -> LoadResult:
+    """Open loop: request i is due at t0 + i / rate whatever the service does, sent on the first free one of
+    `connections` keep-alive connections. Each Sample's `started` is the request's due time, so a slow
+    service shows as latency instead of as fewer requests (no coordinated omission). Samples go to
+    `on_response` and are not kept: a soak sends millions."""
+    result = LoadResult()
+
+    async def main() -> None:
+        due: asyncio.Queue = asyncio.Queue(maxsize=connections * 4)
+
+        async def connection() -> None:
+            stream = None
+            while (item := await due.get()) is not None:
+                scheduled, raw = item
+                status, body, stream = await _exchange(host, port, raw, stream)
+                on_response(Sample(scheduled, time.perf_counter(), status, body))
+            if stream is not None:
+                stream[1].close()
+
+        senders = [asyncio.create_task(connection()) for _ in range(connections)]
+        t0 = time.perf_counter()
+        for index, raw in enumerate(requests):
+            scheduled = t0 + index / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await due.put((scheduled, raw))
+        for _ in senders:
+            await due.put(None)
+        await asyncio.gather(*senders)
+
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    asyncio.run(main())
+    result.wall_s = time.perf_counter() - wall_started
+    result.client_cpu_s = time.process_time() - cpu_started
+    return result

@@ -31,11 +31,11 @@ from orders_app.bench.e2e import (
     log_level,
     machine,
     make_orders,
-    rss_mib,
     save_figures,
     start_api_and_worker,
 )
 from orders_app.bench.loadgen import percentile, run_load
+from orders_app.bench.memory import rss_mib
 from orders_app.processes import BENCH_LOG_DIR, StreamProcess, stop_all
 
 CONNECT_BATCH = 50

@@ -72,3 +72,19 @@ def test_driver_benchmark_reads_the_same_orders_through_both_drivers(stack_env, 
     drivers = re.findall(r"^(\w+)\s+[\d.]+ µs CPU per order row fetched .+ [\d.]+ µs CPU per one-row", result.stdout,
                          re.M)
     assert drivers == ["mysqldb", "pymysql"], result.stdout
+
+
+def test_soak_benchmark_samples_every_process_prunes_the_outbox_and_reconciles(stack_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "orders_app.bench", "soak", "--orders", "600", "--rate", "100", "--users", "6",
+         "--connections", "8", "--sample-every-s", "0.5", "--prune-every-s", "1"],
+        cwd=ROOT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **stack_env, "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"reconciliation\s+OK", result.stdout), result.stdout
+    figures = json.loads(Path(re.search(r"figures: (\S+)", result.stderr).group(1)).read_text())
+    assert figures["accepted"] == 600 and figures["non_2xx"] == 0
+    assert {"API: gunicorn master", "API: gunicorn worker 1", "API: gunicorn worker 2", "matching worker",
+            "outbox relay", "MariaDB", "broker"} <= set(figures["rss_mib"])
+    assert figures["prune_s"]["runs"] >= 3 and figures["outbox_rows"]["max"] > 0
+    assert len(figures["series"]) >= 10 and figures["series"][-1]["settled"] == 600

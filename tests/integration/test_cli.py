@@ -203,3 +203,34 @@ def test_prune_outbox_deletes_published_applied_rows_and_keeps_the_rest(cli, app
         with ctx.uow() as uow:  # leave no unpublished row of an unknown topic behind for other tests
             uow.session.execute(text("DELETE FROM outbox WHERE topic = :t"), {"t": topic})
             uow.commit()
+
+
+def test_prune_outbox_takes_a_cut_off_in_minutes_for_an_outbox_pruned_often(cli, app):
+    """A busy system pruned every few minutes needs a cut-off finer than hours: a row published 10 minutes
+    ago goes with --older-than-minutes 5 and stays with 15; hours and minutes together are a usage error."""
+    from sqlalchemy import text
+    ctx = runtime_of(app).ctx
+    topic = "prune-minutes-" + uuid.uuid4().hex[:8]
+    with ctx.uow() as uow:
+        uow.session.execute(text(
+            "INSERT INTO outbox (topic, message_key, event_type, payload, created_at, published_at) "
+            "VALUES (:topic, 'trade', 'trade', '{}', NOW(3) - INTERVAL 10 MINUTE, NOW(3) - INTERVAL 10 MINUTE)"),
+            {"topic": topic})
+        uow.commit()
+
+    def kept() -> int:
+        with ctx.uow() as uow:
+            return uow.session.execute(text("SELECT COUNT(*) FROM outbox WHERE topic = :t"), {"t": topic}).scalar_one()
+    try:
+        result = cli("prune-outbox", "--older-than-minutes", "15")
+        assert result.exit_code == 0, result.output
+        assert kept() == 1
+        assert cli("prune-outbox", "--older-than-minutes", "5", "--older-than-hours", "1").exit_code == 2
+        assert kept() == 1
+        result = cli("prune-outbox", "--older-than-minutes", "5")
+        assert result.exit_code == 0, result.output
+        assert kept() == 0
+    finally:
+        with ctx.uow() as uow:
+            uow.session.execute(text("DELETE FROM outbox WHERE topic = :t"), {"t": topic})
+            uow.commit()

@@ -14,8 +14,9 @@ def _committed() -> tuple[dict, list[dict]]:
 def test_the_committed_performance_page_is_what_the_committed_benchmark_json_renders():
     e2e, book = _committed()
     stream = json.loads(report.STREAM_JSON.read_text())
-    rate = json.loads(report.RATE_JSON.read_text()) if report.RATE_JSON.exists() else None
-    assert report.OUTPUT.read_text() == report.render(e2e, book, stream, rate), (
+    rate = json.loads(report.RATE_JSON.read_text())
+    soak = json.loads(report.SOAK_JSON.read_text())
+    assert report.OUTPUT.read_text() == report.render(e2e, book, stream, rate, soak), (
         "docs/performance.md differs from its JSON: run `python -m orders_app.bench report`")
 
 
@@ -92,3 +93,16 @@ def test_the_fixed_rate_section_says_it_is_not_yet_measured_without_its_json():
     page = report.render(e2e, book)
     section = page[page.index("## Latency at fixed arrival rates"):]
     assert "Not yet measured" in section.split("\n## ")[0]
+
+
+def test_the_page_shows_the_soak_figures_and_names_each_process_over_the_drift_target():
+    e2e, book = _committed()
+    soak = copy.deepcopy(json.loads(report.SOAK_JSON.read_text()))
+    soak["outbox_rows"]["max"] = 43210
+    soak["rss_mib"]["matching worker"].update(after_warm_up=100.0, end=123.4, drift_percent=23.4)
+    page = report.render(e2e, book, None, None, soak)
+    for shown in ("## Soak", "**max 43,210**", "| matching worker | 100.0 MiB | 123.4 MiB |",
+                  "Over the 10 % target: matching worker (+23.4 %)", "keeps every message in memory"):
+        assert shown in page, shown
+    soak["rss_mib"]["matching worker"].update(drift_percent=1.0)
+    assert "Over the 10 % target" not in report.render(e2e, book, None, None, soak)
