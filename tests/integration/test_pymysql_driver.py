@@ -10,9 +10,9 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
+from orders_app.processes import ApiServer, WorkerProcess, child_pids
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
-from tests.processes import ApiServer, WorkerProcess, child_pids
 from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
