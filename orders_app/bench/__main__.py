@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "e2e":
             sub.add_argument("--resting", type=int, default=0, help="resting orders seeded far from the price")
             sub.add_argument("--no-ceiling", dest="ceiling", action="store_false")
+            sub.add_argument("--batch", type=int, default=1, choices=range(1, 21), metavar="1-20",
+                             help="orders per request: more than 1 sends them to POST /api/orders/batch")
         else:
             sub.add_argument("--sizes", default="0,10000,100000")
     args = parser.parse_args(argv)

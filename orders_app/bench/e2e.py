@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 
 from orders_app.bench.ceiling import measure_ceiling
 from orders_app.bench.cpu import find_pid, tree_cpu_seconds
-from orders_app.bench.loadgen import LoadResult, build_request, percentile, run_load
+from orders_app.bench.loadgen import LoadResult, Sample, build_request, percentile, run_load
 from orders_app.bench.memory import rss_mib
 from orders_app.bench.plot import Panel, Series, render_svg
 from orders_app.errors import present
@@ -168,6 +168,29 @@ def make_orders(rng: random.Random, count: int, users: list[str], symbol: str, h
     return requests
 
 
+def make_batches(rng: random.Random, count: int, batch: int, users: list[str], symbol: str, host: str, port: int):
+    """The e2e mix, `batch` orders of one user per request to POST /api/orders/batch."""
+    requests = []
+    for start in range(0, count, batch):
+        orders = [random_order(rng) for _ in range(min(batch, count - start))]
+        body = json.dumps({"orders": [{"order_type": side, "currency_symbol": symbol, "price": str(price),
+                                       "quantity": str(quantity)} for side, price, quantity in orders]}).encode()
+        requests.append(build_request(host, port, "POST", "/api/orders/batch", body,
+                                      {"Authorization": f"Bearer {rng.choice(users)}"}))
+    return requests
+
+
+def per_order(samples: list[Sample]) -> list[Sample]:
+    """Batch answers as one sample per order (its own status, the body POST /api/orders would have given,
+    the request's timings), so that every figure counts orders whichever endpoint carried them."""
+    expanded: list[Sample] = []
+    for sample in samples:
+        results = json.loads(sample.body)["results"] if sample.status == 200 else [{"status": sample.status}]
+        expanded.extend(Sample(sample.started, sample.finished, result["status"],
+                               json.dumps({"order": result.get("order")}).encode()) for result in results)
+    return expanded
+
+
 def random_order(rng: random.Random) -> tuple[str, Decimal, Decimal]:
     """Buys at mid-20..mid+5 ticks, sells at mid-5..mid+20: the overlap makes about half of them trade."""
     side = rng.choice(("buy", "sell"))
@@ -232,8 +255,11 @@ class Setup:
     rng: random.Random
     seeding_s: float
 
-    def orders(self, count: int) -> list[bytes]:
-        return make_orders(self.rng, count, self.keys, self.symbol, self.host, self.port)
+    def orders(self, count: int, batch: int = 1) -> list[bytes]:
+        """`count` orders of the e2e mix: one per POST /api/orders, or `batch` per POST /api/orders/batch."""
+        if batch == 1:
+            return make_orders(self.rng, count, self.keys, self.symbol, self.host, self.port)
+        return make_batches(self.rng, count, batch, self.keys, self.symbol, self.host, self.port)
 
     def accepted_seq(self) -> int:
         with self.ctx.uow() as uow:
@@ -313,7 +339,8 @@ def run(args) -> dict:
         service, poller, ctx, market_id = setup.service, setup.poller, setup.ctx, setup.market_id
         worker_rss_before = rss_mib(service.worker.process.pid) if service.worker else None
 
-        requests = setup.orders(args.orders)
+        batch = getattr(args, "batch", 1)
+        requests = setup.orders(args.orders, batch)
         # the measured orders are those after it: not the seeded book, not the warm-up
         seq_before = setup.accepted_seq()
         progress = Progress(len(requests), "orders")
@@ -321,6 +348,8 @@ def run(args) -> dict:
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
         t0 = time.perf_counter()
         load = run_load(setup.host, setup.port, iter(requests), concurrency=args.concurrency, on_done=progress.tick)
+        if batch > 1:
+            load.samples = per_order(load.samples)
         last_seq = setup.wait_applied()
         t_settled = poller.settled_at(last_seq)
         cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
@@ -336,7 +365,7 @@ def run(args) -> dict:
         figures = _figures(args, load, t0, t_settled, poller, seq_of, trades, traded, setup.reconcile())
         figures.update(machine=machine(), worker_rss_mib_before=worker_rss_before, worker_rss_mib_after=worker_rss,
                        resting_orders=args.resting, seeding_s=round(setup.seeding_s, 1), symbol=setup.symbol,
-                       service=service_label(args.url))
+                       service=service_label(args.url), orders_per_request=batch)
         cpu_used["load client"] = load.client_cpu_s
         figures["cpu_ms_per_order"] = {name: round(1000 * used / max(figures["accepted"], 1), 3)
                                        for name, used in cpu_used.items()}
@@ -461,7 +490,9 @@ def report_text(figures: dict) -> str:
     cpus = figures.get("machine", {}).get("cpus") or os.cpu_count() or 1
     lines = [
         f"orders sent            {figures['orders']:,} over {figures['concurrency']} keep-alive connections, "
-        f"{figures['users']} users ({figures['service']})",
+        f"{figures['users']} users ({figures['service']})"
+        + (f", {figures['orders_per_request']} per request to POST /api/orders/batch"
+           if figures.get("orders_per_request", 1) > 1 else ""),
         f"accepted (201)         {figures['accepted']:,}; non-2xx {figures['non_2xx']} {figures['statuses']}",
         f"accepted orders/s      {figures['accepted_orders_per_s']:,.0f}  (load {figures['load_s']} s)",
         f"accept latency         p50 {lat['p50']} ms  p95 {lat['p95']} ms  p99 {lat['p99']} ms  max {lat['max']} ms",

@@ -27,6 +27,7 @@ BOOK_JSON = ROOT_DIR / "docs" / "book-benchmark.json"
 STREAM_JSON = ROOT_DIR / "docs" / "stream-benchmark.json"
 RATE_JSON = ROOT_DIR / "docs" / "rate-benchmark.json"
 SOAK_JSON = ROOT_DIR / "docs" / "soak-benchmark.json"
+LEVERS_JSON = ROOT_DIR / "docs" / "levers-benchmark.json"
 DRIFT_TARGET_PERCENT = 10
 LONG_SOAK_S = 3600
 OUTPUT = ROOT_DIR / "docs" / "performance.md"
@@ -81,6 +82,20 @@ def _cpu(e2e: dict) -> str:
     rows = [[name, f"{ms:.3f} ms", f"{100 * ms / total:.0f} %"] for name, ms in e2e["cpu_ms_per_order"].items()]
     rows.append(["**total**", f"**{total:.3f} ms**", "100 %"])
     return _table(["process", "CPU per order", "share"], rows, "lrr")
+
+
+def _levers(chain: dict) -> str:
+    """One row per step of the chain: the code at a commit, its e2e figures, CPU per order per process."""
+    processes = list(dict.fromkeys(name for step in chain["steps"] for name in step["cpu_ms_per_order"]))
+    rows = []
+    for step in chain["steps"]:
+        cpu = step["cpu_ms_per_order"]
+        rows.append([step["label"], f"`{step['commit']}`", step["driver"], _n(step["settled_orders_per_s"]),
+                     *(f"{cpu[name]:.2f}" if name in cpu else "—" for name in processes),
+                     f"**{step['cpu_ms_per_order_total']:.2f}**", _ms(step["accept_latency_ms"]["p99"]),
+                     _ms(step["settlement_lag_ms"]["p99"]), step["reconciliation"]])
+    return _table(["step", "commit", "driver", "settled orders/s", *(f"{name} ms" for name in processes),
+                   "total ms", "p99 accept", "p99 lag", "reconciliation"], rows, "lllr" + "r" * len(processes) + "rrrl")
 
 
 def _book(book: list[dict]) -> str:
@@ -203,7 +218,7 @@ def _soak_verdict(soak: dict) -> str:
 
 
 def render(e2e: dict, book: list[dict], stream: dict | None = None, rate: dict | None = None,
-           soak: dict | None = None) -> str:
+           soak: dict | None = None, levers: dict | None = None) -> str:
     """The whole page: the templates below with the figures of the JSON documents."""
     latency = e2e["accept_latency_ms"]
     sections = [
@@ -237,6 +252,9 @@ def render(e2e: dict, book: list[dict], stream: dict | None = None, rate: dict |
                      _soak(soak), "", "Resident memory (RSS) of each process, sampled every "
                      f"{_n(soak['sample_every_s'])} s:", "", _soak_memory(soak), "",
                      _prose(SOAK_NOTES + "\n\n" + _soak_verdict(soak), target=DRIFT_TARGET_PERCENT)]
+    if levers is not None:
+        sections += ["## Before and after, a lever at a time\n", _prose(LEVERS_CHAIN_METHOD, orders=_n(levers["orders"])),
+                     _levers(levers), "", _prose(LEVERS_CHAIN_NOTES)]
     sections += [LEVERS, REPRODUCE]
     return "\n".join(sections).rstrip("\n") + "\n"
 
@@ -352,6 +370,20 @@ target for our processes (the API's, the matching worker's, the relay's) is belo
 shown for completeness: its buffer pool fills with the new rows until it reaches its configured size.
 """
 
+LEVERS_CHAIN_METHOD = """\
+Each row is the code at one commit, run by `python -m orders_app.bench e2e --no-ceiling` ({orders} orders,
+32 connections) on a fresh local stack of its own, one after the other in one sitting; the first row is the
+release before markets became pairs, fees and streams were added, the next the code those features left, and
+each later row adds one lever to the one before. The columns in ms are CPU per order per process (the load
+client's included, as a yardstick of the machine: it does the same work in every row).
+"""
+
+LEVERS_CHAIN_NOTES = """\
+Compare the CPU columns rather than orders/s: on a shared 2-core machine throughput follows whatever else
+runs, while the CPU an order costs each process moves much less. Where the load client's own CPU per order
+moved too, the machine was slower or faster during that row by about as much.
+"""
+
 LEVERS = """
 ## Levers, and what each was measured to do
 
@@ -411,13 +443,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream", type=Path, default=STREAM_JSON)
     parser.add_argument("--rate", type=Path, default=RATE_JSON)
     parser.add_argument("--soak", type=Path, default=SOAK_JSON)
+    parser.add_argument("--levers", type=Path, default=LEVERS_JSON)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the page differs")
     args = parser.parse_args(argv)
     page = render(json.loads(args.e2e.read_text()), json.loads(args.book.read_text()),
                   json.loads(args.stream.read_text()) if args.stream.exists() else None,
                   json.loads(args.rate.read_text()) if args.rate.exists() else None,
-                  json.loads(args.soak.read_text()) if args.soak.exists() else None)
+                  json.loads(args.soak.read_text()) if args.soak.exists() else None,
+                  json.loads(args.levers.read_text()) if args.levers.exists() else None)
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != page:

@@ -1,6 +1,7 @@
 """The benchmark's own tools: percentiles, the SVG chart, CPU accounting from /proc."""
 from __future__ import annotations
 
+import json
 import os
 import xml.etree.ElementTree as ElementTree
 
@@ -39,3 +40,24 @@ def test_cpu_of_this_process_grows_when_it_works():
     for number in range(3_000_000):
         total += number
     assert tree_cpu_seconds(os.getpid()) > before
+
+
+def test_batch_answers_count_as_one_sample_per_order_with_its_own_status():
+    from orders_app.bench.e2e import per_order
+    from orders_app.bench.loadgen import Sample
+    answer = json.dumps({"results": [{"status": 201, "order": {"id": 7}},
+                                     {"status": 400, "error": {"code": "INSUFFICIENT_FUNDS"}}]}).encode()
+    expanded = per_order([Sample(1.0, 2.0, 200, answer), Sample(3.0, 4.0, 429, b"{}")])
+    assert [(s.started, s.finished, s.status) for s in expanded] == [(1.0, 2.0, 201), (1.0, 2.0, 400), (3.0, 4.0, 429)]
+    assert json.loads(expanded[0].body) == {"order": {"id": 7}}
+
+
+def test_batches_carry_the_e2e_mix_in_requests_of_one_user_each():
+    import random
+
+    from orders_app.bench.e2e import make_batches
+    requests = make_batches(random.Random(1), 25, 10, ["key-a", "key-b"], "SYM", "127.0.0.1", 80)
+    bodies = [json.loads(raw.split(b"\r\n\r\n", 1)[1]) for raw in requests]
+    assert [len(body["orders"]) for body in bodies] == [10, 10, 5]
+    assert all(raw.startswith(b"POST /api/orders/batch ") for raw in requests)
+    assert {order["currency_symbol"] for body in bodies for order in body["orders"]} == {"SYM"}

@@ -16,7 +16,8 @@ def test_the_committed_performance_page_is_what_the_committed_benchmark_json_ren
     stream = json.loads(report.STREAM_JSON.read_text())
     rate = json.loads(report.RATE_JSON.read_text())
     soak = json.loads(report.SOAK_JSON.read_text())
-    assert report.OUTPUT.read_text() == report.render(e2e, book, stream, rate, soak), (
+    levers = json.loads(report.LEVERS_JSON.read_text()) if report.LEVERS_JSON.exists() else None
+    assert report.OUTPUT.read_text() == report.render(e2e, book, stream, rate, soak, levers), (
         "docs/performance.md differs from its JSON: run `python -m orders_app.bench report`")
 
 
@@ -106,3 +107,20 @@ def test_the_page_shows_the_soak_figures_and_names_each_process_over_the_drift_t
         assert shown in page, shown
     soak["rss_mib"]["matching worker"].update(drift_percent=1.0)
     assert "Over the 10 % target" not in report.render(e2e, book, None, None, soak)
+
+
+def test_the_lever_chain_shows_each_steps_cpu_per_process_and_a_dash_where_a_process_was_not_measured():
+    e2e, book = _committed()
+
+    def step(label: str, commit: str, cpu: dict[str, float]) -> dict:
+        return {"label": label, "commit": commit, "driver": "pymysql", "settled_orders_per_s": 432.1,
+                "cpu_ms_per_order": cpu, "cpu_ms_per_order_total": round(sum(cpu.values()), 3),
+                "accept_latency_ms": {"p99": 98.7}, "settlement_lag_ms": {"p99": 123.4}, "reconciliation": "OK"}
+
+    levers = {"orders": 20000, "steps": [step("before", "aaaaaaa", {"API (gunicorn)": 1.5, "MariaDB": 0.5}),
+                                         step("after", "bbbbbbb", {"API (gunicorn)": 1.25})]}
+    page = report.render(e2e, book, levers=levers)
+    section = page[page.index("## Before and after, a lever at a time"):]
+    assert "| before | `aaaaaaa` | pymysql | 432 | 1.50 | 0.50 | **2.00** | 98.7 ms | 123.4 ms | OK |" in section
+    assert "| after | `bbbbbbb` | pymysql | 432 | 1.25 | — | **1.25** |" in section
+    assert "## Before and after" not in report.render(e2e, book)
