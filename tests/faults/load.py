@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from orders_app.models import MarketSequence, MarketState, Order, OutboxEvent
+from orders_app.models import MarketState, Order, OutboxEvent
 from orders_app.processes import ApiServer, WorkerProcess
 from orders_app.repositories import outbox
 from tests.support.waits import wait_until
@@ -153,21 +153,6 @@ def assert_no_server_errors_but_503(load: OrderLoad) -> None:
             outcome
         assert outcome.body["error"]["message"], outcome
         assert outcome.retry_after and outcome.retry_after.isdigit(), outcome
-
-
-def wait_applied(engine, timeout_s: float) -> float:
-    """Until the worker applied every accepted command of every market; returns the seconds it took."""
-    started = deadline = time.monotonic()
-    deadline += timeout_s
-    while True:
-        with Session(engine) as session:
-            accepted = dict(session.execute(select(MarketSequence.market_id, MarketSequence.last_seq)).all())
-            applied = dict(session.execute(select(MarketState.market_id, MarketState.last_seq)).all())
-        if accepted == applied:
-            return time.monotonic() - started
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not applied after {timeout_s}s: accepted {accepted}, applied {applied}")
-        time.sleep(0.05)  # between two reads of the sequences
 
 
 def wait_published(engine, order_ids: set[int], timeout_s: float) -> float:

@@ -41,7 +41,6 @@ from tests.faults.load import (
     FAST_RECOVERY,
     engine_for,
     make_users,
-    wait_applied,
     wait_published,
 )
 from tests.faults.soak_traffic import (
@@ -51,6 +50,7 @@ from tests.faults.soak_traffic import (
     OrderFlow,
 )
 from tests.support.reconcile import reconcile_cli
+from tests.support.waits import wait_settled
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_JSON = ROOT_DIR / "bench-results" / "soak.json"
@@ -243,7 +243,7 @@ def _verify(stack: Stack, journal: Journal, problems: list[str]) -> dict:
     figures = {}
     try:
         try:
-            figures["drain_s"] = round(wait_applied(engine, DRAIN_TIMEOUT_S), 1)
+            figures["drain_s"] = round(wait_settled(engine, DRAIN_TIMEOUT_S), 1)
         except AssertionError as error:
             problems.append(f"markets stuck: {error}")
         accepted_ids = {p.order_id for p in journal.orders.values() if p.order_id is not None}

@@ -29,11 +29,10 @@ from tests.faults.load import (
     account_for,
     assert_no_server_errors_but_503,
     engine_for,
-    wait_applied,
     wait_published,
 )
 from tests.support.reconcile import reconcile_cli
-from tests.support.waits import wait_until
+from tests.support.waits import wait_settled, wait_until
 
 pytestmark = pytest.mark.slow
 KILLS = 3
@@ -84,7 +83,7 @@ def test_api_workers_killed_mid_request_lose_no_accepted_order(app, admin_header
         assert_no_server_errors_but_503(load)
         assert statuses["no answer"] > 0, f"no request was in flight on a killed process: {statuses}"
         engine = engine_for(stack_env["DATABASE_URL"])
-        drain_s = wait_applied(engine, timeout_s=120)
+        drain_s = wait_settled(engine, timeout_s=120)
         figures = account_for(engine, load)
         present = {o.body["order"]["id"] for o in load.accepted()}
         with Session(engine) as session:

@@ -21,10 +21,10 @@ from tests.faults.load import (
     account_for,
     assert_no_server_errors_but_503,
     engine_for,
-    wait_applied,
     wait_published,
 )
 from tests.support.reconcile import reconcile_cli
+from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
 OUTAGE_S = 6.0
@@ -57,7 +57,7 @@ def test_broker_stopped_and_restarted_under_load_loses_no_order(app, admin_heade
         assert set(statuses) == {201}, f"an order was refused while only Kafka was down: {statuses}"
         assert accepted_in_outage > 0, "no order was accepted while the broker was down"
         engine = engine_for(stack_env["DATABASE_URL"])
-        drain_s = wait_applied(engine, timeout_s=120)
+        drain_s = wait_settled(engine, timeout_s=120)
         wait_published(engine, {o.body["order"]["id"] for o in load.accepted()}, timeout_s=90)
         published_s = time.monotonic() - load_stopped
         figures = account_for(engine, load)

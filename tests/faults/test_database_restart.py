@@ -22,11 +22,10 @@ from tests.faults.load import (
     account_for,
     assert_no_server_errors_but_503,
     engine_for,
-    wait_applied,
     wait_published,
 )
 from tests.support.reconcile import reconcile_cli
-from tests.support.waits import wait_until
+from tests.support.waits import wait_settled, wait_until
 
 pytestmark = pytest.mark.slow
 OUTAGE_S = 5.0
@@ -72,7 +71,7 @@ def test_database_killed_and_restarted_under_load_loses_nothing_and_answers_503(
         assert ready_during_outage and all(status == 503 and "database unreachable" in message
                                            for status, message in ready_during_outage), ready_during_outage
 
-        drain_s = wait_applied(engine, timeout_s=120)
+        drain_s = wait_settled(engine, timeout_s=120)
         publish_s = wait_published(engine, {o.body["order"]["id"] for o in load.accepted()}, timeout_s=60)
         figures = account_for(engine, load)
         engine.dispose()

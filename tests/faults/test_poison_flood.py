@@ -21,10 +21,11 @@ from orders_app import runtime_of
 from orders_app.processes import ROOT_DIR
 from orders_app.repositories import settlement
 from orders_app.services.markets import add_market
-from tests.faults.load import System, account_for, engine_for, wait_applied
+from tests.faults.load import System, account_for, engine_for
 from tests.support.kafka import DeadLetters, forged_command, produce, reason_of
 from tests.support.metrics import scrape
 from tests.support.reconcile import reconcile_cli
+from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
 BAD_RECORDS = 1000
@@ -100,7 +101,7 @@ def test_a_thousand_bad_records_amid_real_orders_are_each_set_aside_once_and_mat
         found = dead_letters.wait_for(keys, system.worker, timeout_s=60)
         set_aside_s = time.monotonic() - started
         engine = engine_for(stack_env["DATABASE_URL"])
-        drain_s = wait_applied(engine, timeout_s=60)
+        drain_s = wait_settled(engine, timeout_s=60)
         figures = account_for(engine, load)
         engine.dispose()
         dead_letters.poll()

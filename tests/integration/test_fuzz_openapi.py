@@ -26,8 +26,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orders_app.processes import ApiServer, Broker, PrivateDatabase, WorkerProcess
-from tests.faults.load import engine_for, make_users, wait_applied
+from tests.faults.load import engine_for, make_users
 from tests.support.reconcile import reconcile_cli
+from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 60
@@ -51,7 +52,7 @@ def fuzz_stack(stack_env, admin_headers):
         started = time.monotonic()
         yield api, user
         engine = engine_for(db.url)
-        drain_s = wait_applied(engine, timeout_s=120)
+        drain_s = wait_settled(engine, timeout_s=120)
         engine.dispose()
         report = reconcile_cli(db.url)
         print(f"\nOpenAPI fuzzing: {answered['requests']} requests in {time.monotonic() - started:.1f}s, "

@@ -3,20 +3,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
+
+from sqlalchemy.orm import Session
 
 from orders_app.repositories import settlement
 
 SETTLE_TIMEOUT_S = 30.0
 
 
-def wait_settled(ctx, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
-    """Until the worker applied every command the API accepted, in every market."""
-    deadline = time.monotonic() + timeout_s
+def wait_settled(database, timeout_s: float = SETTLE_TIMEOUT_S) -> float:
+    """Until the worker applied every command the API accepted, in every market; returns the seconds it took.
+    `database`: a service context, or the engine of a database of the test's own."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    sessions = database.session_factory if hasattr(database, "session_factory") else partial(Session, database)
     while True:
-        with ctx.uow() as uow:
-            accepted, applied = settlement.accepted_seqs(uow.session), settlement.applied_seqs(uow.session)
+        with sessions() as session:
+            accepted, applied = settlement.accepted_seqs(session), settlement.applied_seqs(session)
         if accepted == applied:
-            return
+            return time.monotonic() - started
         if time.monotonic() > deadline:
             raise AssertionError(f"not settled after {timeout_s}s: accepted {accepted}, applied {applied}")
         time.sleep(0.05)  # between two reads of the sequences
