@@ -7,12 +7,13 @@ The catch is that ids are handed out at insert and become visible at commit, not
 below ids already published (another transaction committed first), and an id may never appear (its transaction
 rolled back, or InnoDB reserved more ids than a multi-row insert used). Such a missing id is a gap. The relay
 publishes past gaps at once and remembers them; a gap is closed when its row shows up (published then) or when
-it can never show up: every transaction that was running when the gap was first seen has ended — the one that
-took the id must be among them — and the row is still absent. Reading `information_schema.INNODB_TRX` needs
-the PROCESS privilege; without it a gap is closed after OUTBOX_GAP_TIMEOUT_S. That table is a cache the server
-refreshes at most every 0.1 s, so a listing may predate the gap and miss the transaction that owns it: a gap
-takes as owners the first listing made at least LISTING_LAG_S after it was seen, which is then certain to show
-every transaction still running. A late row never overtakes a row of its own market: a market's events are
+it can never show up: every transaction that had written rows when the gap was first listed has ended — the
+one that took the id must be among them — and the row is still absent. However long that takes: a gap is
+never closed while its owner may still commit. Reading `information_schema.INNODB_TRX` needs the PROCESS
+privilege; without it a gap is closed after OUTBOX_GAP_TIMEOUT_S. That table is a cache the server refreshes
+on a read only when nobody has read it for 0.1 s: a relay reading it at every 10 ms sweep would read one old
+listing for ever, missing every transaction begun since. So the relay lists at most every LISTING_INTERVAL_S
+and uses only a listing the server made for that very statement (outbox.running_transactions). A late row never overtakes a row of its own market: a market's events are
 written under that market's lock (its sequence row for commands, its state row for the worker's events), so
 they commit in id order.
 
@@ -34,13 +35,17 @@ from orders_app.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 SAVE_INTERVAL_S = 1.0
-LISTING_LAG_S = 0.25  # INNODB_TRX may be up to 0.1 s old
+# A gap's owner took its id before the gap was seen, but writes its row (and so is listed as a writer) a moment
+# after: a gap takes its owners from a listing made at least this long after it was seen.
+LISTING_LAG_S = 0.25
+LISTING_INTERVAL_S = 0.2  # the server refreshes INNODB_TRX only after 0.1 s without a read
 
 
 @dataclass
 class Gap:
     seen_at: float  # time.monotonic()
-    owners: frozenset[int] | None = None  # the transactions of the first listing LISTING_LAG_S after seen_at
+    owners: frozenset[int] | None = None  # the writers of the first listing LISTING_LAG_S after seen_at
+    reported: bool = False  # logged as held open longer than OUTBOX_GAP_TIMEOUT_S
 
 
 @dataclass
@@ -61,15 +66,16 @@ class RelayPosition:
         present = set(ids)
         return [i for i in range(self.highest + 1, ids[-1]) if i not in present]
 
-    def closable(self, running: frozenset[int] | None, now: float, timeout_s: float) -> set[int]:
-        """Gaps whose row, if absent now, never will be: their owners have all ended, or they timed out.
-        `running` is a listing made now; gaps old enough take it as their owners first."""
+    def closable(self, running: frozenset[int] | None, now: float, timeout_s: float | None) -> set[int]:
+        """Gaps whose row, if absent now, never will be: their owners have all ended, or (`timeout_s` given:
+        transactions cannot be listed) they timed out. `running` is a fresh listing made now, or None;
+        gaps old enough take it as their owners first."""
         if running is not None:
             for gap in self.gaps.values():
                 if gap.owners is None and now - gap.seen_at >= LISTING_LAG_S:
                     gap.owners = running
         return {gap_id for gap_id, gap in self.gaps.items()
-                if now - gap.seen_at >= timeout_s
+                if (timeout_s is not None and now - gap.seen_at >= timeout_s)
                 or (gap.owners is not None and running is not None and not gap.owners & running)}
 
     def advance(self, published: list[int], closed: set[int], new_gaps: list[int], now: float) -> None:
@@ -91,6 +97,7 @@ class PositionPublisher:
         self._saved = self.position.through
         self._saved_at = time.monotonic()
         self._sees_transactions = True
+        self._listed_at = float("-inf")
 
     def sweep(self, producer) -> int:
         """Publish the next rows (and any late gap rows); returns how many were sent. Raises when Kafka
@@ -104,8 +111,11 @@ class PositionPublisher:
             # Transactions are listed before the gaps are read again: an owner that has ended by then has
             # either committed its row (read now) or never will.
             now = time.monotonic()
-            running = self._running(session) if position.gaps else None
-            closable = position.closable(running, now, settings.outbox_gap_timeout_s)
+            running = self._running(session, now) if position.gaps else None
+            timeout_s = None if self._sees_transactions else settings.outbox_gap_timeout_s
+            closable = position.closable(running, now, timeout_s)
+            if self._sees_transactions:
+                self._report_held(now)
             late = outbox.rows_with_ids(session, sorted(position.gaps))
             found = {row.id for row in late}
             _send(producer, [*late, *rows], settings.kafka_request_timeout_ms / 1000)
@@ -116,15 +126,29 @@ class PositionPublisher:
                 self._saved, self._saved_at = position.through, now
         return len(rows) + len(late)
 
-    def _running(self, session) -> frozenset[int] | None:
-        if not self._sees_transactions:
+    def _running(self, session, now: float) -> frozenset[int] | None:
+        """The writers running now, or None: no listing this sweep (too soon after the last, or the server
+        answered from its cache) or none possible (no privilege)."""
+        if not self._sees_transactions or now - self._listed_at < LISTING_INTERVAL_S:
             return None
-        running = outbox.running_transactions(session)
-        if running is None:
+        self._listed_at = now
+        listing = outbox.running_transactions(session)
+        if listing is None:
             self._sees_transactions = False
             log.warning("the database account cannot list transactions (PROCESS privilege): outbox gaps close "
                         "after OUTBOX_GAP_TIMEOUT_S=%s s", self._settings.outbox_gap_timeout_s)
-        return running
+            return None
+        return listing.writers if listing.fresh else None
+
+    def _report_held(self, now: float) -> None:
+        """A gap is held while a transaction that had written rows when it was listed still runs: say so once
+        it is held longer than the timeout (the saved position, and pruning, wait for it)."""
+        for gap_id, gap in self.position.gaps.items():
+            if not gap.reported and now - gap.seen_at >= self._settings.outbox_gap_timeout_s:
+                gap.reported = True
+                log.warning("outbox id %s is still missing after %s s and a transaction that may commit it still "
+                            "runs: the relay's saved position waits for it", gap_id,
+                            self._settings.outbox_gap_timeout_s)
 
 def _send(producer, rows: list, timeout_s: float) -> None:
     """All or nothing: a row Kafka did not acknowledge fails the sweep, which is retried from the same

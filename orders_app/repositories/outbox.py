@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
+from typing import NamedTuple, cast
+from uuid import uuid4
 
 from sqlalchemy import CursorResult, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -85,17 +86,31 @@ def rows_with_ids(session: Session, ids: list[int]) -> list:
     return list(session.execute(_ROWS_WITH_IDS, {"ids": ids})) if ids else []
 
 
-def running_transactions(session: Session) -> frozenset[int] | None:
-    """The ids of the InnoDB transactions of other connections running now (as of up to 0.1 s ago: the
-    server caches the table); None when the account may not see them (it lacks the PROCESS privilege)."""
+class TransactionListing(NamedTuple):
+    writers: frozenset[int]  # the InnoDB ids of other connections' transactions that have written rows
+    fresh: bool  # made for this statement, not the server's copy of an earlier listing
+
+
+def running_transactions(session: Session) -> TransactionListing | None:
+    """The transactions running now, from `information_schema.INNODB_TRX`; None when the account may not list
+    them (it lacks the PROCESS privilege). Call it within a transaction that has read an InnoDB table.
+
+    The server answers from a cache that it refreshes only when nobody has read it for 0.1 s, so a listing
+    may be any age: one is fresh when it shows this statement (marked by a unique comment) as our own
+    transaction's query. Only writers count: a transaction whose inserted row may still be committed has
+    modified rows, while read-only ones are all listed with trx_id 0 and would match each other."""
+    marker = uuid4().hex
     try:
-        return frozenset(int(trx_id) for trx_id in session.execute(text(
-            "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()")
-        ).scalars())
+        rows = session.execute(text(
+            f"SELECT /* relay listing {marker} */ trx_id, trx_mysql_thread_id = CONNECTION_ID() AS mine, "
+            "trx_query, trx_rows_modified FROM information_schema.INNODB_TRX")).all()
     except DBAPIError as error:
         if database_error_code(error) in ACCESS_DENIED_CODES:
             return None
         raise
+    return TransactionListing(
+        writers=frozenset(int(row.trx_id) for row in rows if not row.mine and row.trx_rows_modified > 0),
+        fresh=any(row.mine and marker in (row.trx_query or "") for row in rows))
 
 
 def mark_published(session: Session, event_ids: list[int], now: datetime) -> None:

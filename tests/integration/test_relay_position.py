@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from orders_app.messaging.relay_position import PositionPublisher, RelayPosition
+from orders_app.relay import RELAY_IDLE_ALL_ROWS_S
 from orders_app.repositories import outbox
 from tests.support.names import unique_name
 from tests.support.waits import wait_until
@@ -89,3 +90,33 @@ def test_the_position_is_saved_and_a_new_relay_starts_from_it(ctx, relay):
     assert saved == relay.position.through
     assert PositionPublisher(ctx.session_factory, ctx.settings).position.highest == saved
     assert backlog == 0
+
+
+def test_a_late_row_is_published_while_the_relay_polls_transactions_faster_than_the_server_refreshes_them(
+        ctx, relay):
+    """MariaDB refreshes its INNODB_TRX cache only when nobody read it for 0.1 s: a relay listing transactions at
+    every 10 ms sweep reads the same old listing for as long as it keeps doing so. A transaction that began
+    after that listing must still hold its gap open."""
+    topic = unique_name("relay-test")
+    producer = RecordingProducer(topic)
+    engine = ctx.session_factory.kw["bind"]
+    with engine.connect() as rolled_back, engine.connect() as slow, engine.connect() as fast:
+        _insert(rolled_back, topic, "rolled back")
+        _insert(fast, topic, "first")
+        fast.commit()
+        rolled_back.rollback()
+        relay.sweep(producer)  # sees the rolled-back id: a gap, transactions are listed from now on
+        relay.sweep(producer)
+        slow_id = _insert(slow, topic, "slow")  # begins after the server's listing was made
+        _insert(fast, topic, "second")
+        fast.commit()
+
+        def slow_gap_decided() -> bool:
+            relay.sweep(producer)
+            gap = relay.position.gaps.get(slow_id)
+            return gap is None or gap.owners is not None
+        wait_until(slow_gap_decided, timeout_s=10, poll_s=RELAY_IDLE_ALL_ROWS_S)
+        slow.commit()
+        wait_until(lambda: relay.sweep(producer) is not None and not relay.position.gaps, timeout_s=10,
+                   poll_s=RELAY_IDLE_ALL_ROWS_S, what=lambda: f"gaps {relay.position.gaps} sent {producer.sent}")
+    assert producer.sent == ["first", "second", "slow"]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from orders_app.config import Settings
 from orders_app.messaging import relay_position
 from orders_app.messaging.relay_position import PositionPublisher, RelayPosition
+from orders_app.repositories import outbox
 
 SETTINGS = Settings.from_env({"DATABASE_URL": "mysql+pymysql://u@127.0.0.1:3306/orders",
                               "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}, needs_admin_token=False)
@@ -30,22 +31,21 @@ class World:
         self.sees_transactions = sees_transactions
         self.between_statements: list[tuple] = []  # actions run before each of the relay's statements
         self.clock = 0.0
-        self.history: list[tuple[float, frozenset[int]]] = [(0.0, frozenset())]  # (time, open transactions)
+        self.cache, self.last_read = frozenset(), float("-inf")
 
-    def listing(self) -> frozenset[int]:
-        """What INNODB_TRX shows: the server's cache, up to 0.1 s old (here always as old as it may be)."""
-        return [open_ for at, open_ in self.history if at <= self.clock - 0.1][-1] if self.clock >= 0.1 \
-            else frozenset()
-
-    def _changed(self) -> None:
-        self.history.append((self.clock, frozenset(self.open)))
+    def listing(self) -> outbox.TransactionListing:
+        """What INNODB_TRX shows: the server's cache, refreshed on a read only after 0.1 s without one."""
+        fresh = self.clock - self.last_read > 0.1
+        if fresh:
+            self.cache = frozenset(self.open)
+        self.last_read = self.clock
+        return outbox.TransactionListing(writers=self.cache, fresh=fresh)
 
     def begin(self, rows: int, skipped: int) -> None:
         ids = list(range(self.next_id, self.next_id + rows))
         self.next_id += rows + skipped
         self.open[self.next_trx] = ids
         self.next_trx += 1
-        self._changed()
 
     def end(self, which: int, commit: bool) -> None:
         if self.open:
@@ -53,8 +53,7 @@ class World:
             ids = self.open.pop(trx)
             if commit:
                 self.committed.update(ids)
-            self._changed()
-
+    
     def statement(self) -> None:
         """Before each of the relay's statements, the next interleaved action (if any) happens."""
         if self.between_statements:
@@ -278,7 +277,48 @@ def test_missing_among_lists_the_ids_between_the_position_and_the_last_row_read(
     assert position.through == 10
     position.advance([11, 14, 15], set(), [12, 13], now=0.0)
     assert position.through == 11 and position.highest == 15
-    assert position.closable(frozenset(), now=0.1, timeout_s=60) == set()  # the listing may predate the gaps
+    assert position.closable(frozenset(), now=0.1, timeout_s=60) == set()  # too soon: the owner may not have written yet
     assert position.closable(frozenset({7}), now=1.0, timeout_s=60) == set()  # owners: {7}
     assert position.closable(frozenset({8}), now=2.0, timeout_s=60) == {12, 13}
     assert position.closable(None, now=61.0, timeout_s=60) == {12, 13}
+
+
+def test_a_gap_whose_transaction_outlives_the_gap_timeout_stays_open_until_its_row_is_committed(patch_world):
+    """The timeout is for an account that cannot list transactions; one that can sees the owner still running."""
+    world = World()
+    patch_world(world)
+    producer, publisher = Producer(), PositionPublisher(lambda: FakeSession(), SETTINGS)
+    world.begin(1, 0)  # id 1: a transaction slower than OUTBOX_GAP_TIMEOUT_S
+    world.begin(1, 0)
+    world.end(1, commit=True)
+    publisher.sweep(producer)
+    world.clock += 1
+    publisher.sweep(producer)
+    world.clock += SETTINGS.outbox_gap_timeout_s
+    publisher.sweep(producer)
+    assert publisher.position.gaps.keys() == {1} and publisher.position.through == 0
+    world.end(0, commit=True)
+    world.clock += 1
+    publisher.sweep(producer)
+    assert producer.sent == [2, 1] and publisher.position.through == 2
+
+
+def test_a_transaction_begun_after_the_servers_cached_listing_still_owns_its_gap(patch_world):
+    """The server refreshes INNODB_TRX only when nobody read it for 0.1 s: a relay listing at every 10 ms sweep
+    would keep reading the listing made before the slow transaction began."""
+    world = World()
+    patch_world(world)
+    producer, publisher = Producer(), PositionPublisher(lambda: FakeSession(), SETTINGS)
+    world.many(("begin", 1, 0), ("begin", 1, 0), ("end", 1, True), ("end", 0, False))
+    publisher.sweep(producer)  # gap 1, rolled back
+    world.clock += 0.3
+    publisher.sweep(producer)  # the server's listing now: no transaction
+    world.many(("begin", 1, 0), ("begin", 1, 0), ("end", 1, True))  # id 3 slow, id 4 committed
+    for _ in range(100):
+        world.clock += 0.01
+        publisher.sweep(producer)
+    assert 3 in publisher.position.gaps
+    world.end(0, commit=True)
+    world.clock += 1
+    publisher.sweep(producer)
+    assert sorted(producer.sent) == [2, 3, 4] and publisher.position.through == 4
