@@ -53,7 +53,7 @@ class World:
             ids = self.open.pop(trx)
             if commit:
                 self.committed.update(ids)
-    
+
     def statement(self) -> None:
         """Before each of the relay's statements, the next interleaved action (if any) happens."""
         if self.between_statements:
@@ -277,7 +277,8 @@ def test_missing_among_lists_the_ids_between_the_position_and_the_last_row_read(
     assert position.through == 10
     position.advance([11, 14, 15], set(), [12, 13], now=0.0)
     assert position.through == 11 and position.highest == 15
-    assert position.closable(frozenset(), now=0.1, timeout_s=60) == set()  # too soon: the owner may not have written yet
+    # too soon: the owner may not have written yet
+    assert position.closable(frozenset(), now=0.1, timeout_s=60) == set()
     assert position.closable(frozenset({7}), now=1.0, timeout_s=60) == set()  # owners: {7}
     assert position.closable(frozenset({8}), now=2.0, timeout_s=60) == {12, 13}
     assert position.closable(None, now=61.0, timeout_s=60) == {12, 13}
