@@ -61,11 +61,13 @@ def _machine_load(rate: dict) -> str:
     load = rate.get("load_average_1m")
     if not load:
         return ""
-    text = (f"The machine's 1-minute load average went from {load['before']} to {load['after']} during the run, "
-            f"on {rate['machine']['cpus']} CPUs")
-    if max(load["before"], load["after"]) > rate["machine"]["cpus"]:
-        # other work competed for the cores, and every process of the pipeline waited its turn for one
-        return text + ": it was busy with other work, so these figures are provisional."
+    text = (f"The machine's 1-minute load average was {load['before']} when the run started and {load['after']} "
+            f"when it ended, on {rate['machine']['cpus']} CPUs (it counts the benchmark's own processes and takes "
+            "minutes to decay)")
+    if load["before"] > rate["machine"]["cpus"]:
+        # something ran before this benchmark started: it may still have competed for the cores
+        return text + (": it was already above the CPU count at the start (other work, or a run just before this "
+                       "one), so these figures are provisional.")
     return text + "."
 
 

@@ -90,12 +90,16 @@ def _levers(chain: dict) -> str:
     rows = []
     for step in chain["steps"]:
         cpu = step["cpu_ms_per_order"]
+        client = cpu.get("load client")
         rows.append([step["label"], f"`{step['commit']}`", step["driver"], _n(step["settled_orders_per_s"]),
                      *(f"{cpu[name]:.2f}" if name in cpu else "—" for name in processes),
-                     f"**{step['cpu_ms_per_order_total']:.2f}**", _ms(step["accept_latency_ms"]["p99"]),
-                     _ms(step["settlement_lag_ms"]["p99"]), step["reconciliation"]])
+                     f"**{step['cpu_ms_per_order_total']:.2f}**",
+                     f"{(step['cpu_ms_per_order_total'] - client) / client:.1f}" if client else "—",
+                     _ms(step["accept_latency_ms"]["p99"]), _ms(step["settlement_lag_ms"]["p99"]),
+                     step["reconciliation"]])
     return _table(["step", "commit", "driver", "settled orders/s", *(f"{name} ms" for name in processes),
-                   "total ms", "p99 accept", "p99 lag", "reconciliation"], rows, "lllr" + "r" * len(processes) + "rrrl")
+                   "total ms", "service ÷ client", "p99 accept", "p99 lag", "reconciliation"], rows,
+                  "lllr" + "r" * len(processes) + "rrrrl")
 
 
 def _book(book: list[dict]) -> str:
@@ -379,9 +383,11 @@ client's included, as a yardstick of the machine: it does the same work in every
 """
 
 LEVERS_CHAIN_NOTES = """\
-Compare the CPU columns rather than orders/s: on a shared 2-core machine throughput follows whatever else
-runs, while the CPU an order costs each process moves much less. Where the load client's own CPU per order
-moved too, the machine was slower or faster during that row by about as much.
+Compare "service ÷ client" rather than orders/s or milliseconds. This virtual machine's speed drifts by up to
+a factor of two over minutes (the same code, minutes apart, gave twice the orders/s), and every figure in a
+row drifts with it, the load client's included although its work per order never changes. So the service's
+CPU per order (every process but the client) divided by the client's own is the figure that compares across
+rows: it is what an order costs the system in units of the machine's speed during that row.
 """
 
 LEVERS = """

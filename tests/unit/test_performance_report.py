@@ -41,7 +41,7 @@ def test_report_check_fails_when_the_page_was_edited_by_hand(tmp_path):
     page = tmp_path / "performance.md"
     assert report.main(["--output", str(page)]) == 0
     assert report.main(["--check", "--output", str(page)]) == 0
-    page.write_text(page.read_text().replace("**0.13**", "**0.50**"))
+    page.write_text(page.read_text().replace("## Ceiling", "## Ceiling (edited by hand)"))
     assert report.main(["--check", "--output", str(page)]) == 1
 
 
@@ -82,11 +82,11 @@ def test_the_fixed_rate_table_marks_the_half_maximum_row_and_judges_the_targets_
     assert "accept p99 under 50 ms — **met** (42.5 ms)" in words
     assert "settlement lag p99 under 250 ms — **missed**: 262.5 ms, 12.5 ms over" in words
     assert "closed loop" in words and "scheduled time" in words
-    assert "from 0.5 to 1.9 during the run, on 2 CPUs." in words and "provisional" not in words
+    assert "was 0.5 when the run started and 1.9 when it ended, on 2 CPUs" in words and "provisional" not in words
     busy = _rate_figures(half_accept_p99_ms=42.5, half_lag_p99_ms=262.5) | {"load_average_1m": {"before": 9.0,
                                                                                               "after": 1.0}}
     busy_words = " ".join(report.render(e2e, book, None, busy).split())
-    assert "busy with other work, so these figures are provisional" in busy_words
+    assert "already above the CPU count at the start" in busy_words and "provisional" in busy_words
 
 
 def test_the_fixed_rate_section_says_it_is_not_yet_measured_without_its_json():
@@ -117,10 +117,12 @@ def test_the_lever_chain_shows_each_steps_cpu_per_process_and_a_dash_where_a_pro
                 "cpu_ms_per_order": cpu, "cpu_ms_per_order_total": round(sum(cpu.values()), 3),
                 "accept_latency_ms": {"p99": 98.7}, "settlement_lag_ms": {"p99": 123.4}, "reconciliation": "OK"}
 
-    levers = {"orders": 20000, "steps": [step("before", "aaaaaaa", {"API (gunicorn)": 1.5, "MariaDB": 0.5}),
-                                         step("after", "bbbbbbb", {"API (gunicorn)": 1.25})]}
+    levers = {"orders": 20000, "steps": [
+        step("before", "aaaaaaa", {"API (gunicorn)": 1.5, "MariaDB": 0.5, "load client": 0.25}),
+        step("after", "bbbbbbb", {"API (gunicorn)": 1.25, "load client": 0.25})]}
     page = report.render(e2e, book, levers=levers)
     section = page[page.index("## Before and after, a lever at a time"):]
-    assert "| before | `aaaaaaa` | pymysql | 432 | 1.50 | 0.50 | **2.00** | 98.7 ms | 123.4 ms | OK |" in section
-    assert "| after | `bbbbbbb` | pymysql | 432 | 1.25 | — | **1.25** |" in section
+    assert ("| before | `aaaaaaa` | pymysql | 432 | 1.50 | 0.50 | 0.25 | **2.25** | 8.0 | 98.7 ms | 123.4 ms | OK |"
+            in section)
+    assert "| after | `bbbbbbb` | pymysql | 432 | 1.25 | — | 0.25 | **1.50** | 5.0 |" in section
     assert "## Before and after" not in report.render(e2e, book)
