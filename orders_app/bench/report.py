@@ -28,6 +28,7 @@ STREAM_JSON = ROOT_DIR / "docs" / "stream-benchmark.json"
 RATE_JSON = ROOT_DIR / "docs" / "rate-benchmark.json"
 SOAK_JSON = ROOT_DIR / "docs" / "soak-benchmark.json"
 LEVERS_JSON = ROOT_DIR / "docs" / "levers-benchmark.json"
+BATCH_JSON = ROOT_DIR / "docs" / "batch-benchmark.json"
 DRIFT_TARGET_PERCENT = 10
 LONG_SOAK_S = 3600
 OUTPUT = ROOT_DIR / "docs" / "performance.md"
@@ -91,15 +92,35 @@ def _levers(chain: dict) -> str:
     for step in chain["steps"]:
         cpu = step["cpu_ms_per_order"]
         client = cpu.get("load client")
-        rows.append([step["label"], f"`{step['commit']}`", step["driver"], _n(step["settled_orders_per_s"]),
+        rows.append([step["label"], step.get("lever", ""), f"`{step['commit']}`", step["driver"],
+                     _n(step["settled_orders_per_s"]),
                      *(f"{cpu[name]:.2f}" if name in cpu else "—" for name in processes),
                      f"**{step['cpu_ms_per_order_total']:.2f}**",
                      f"{(step['cpu_ms_per_order_total'] - client) / client:.1f}" if client else "—",
                      _ms(step["accept_latency_ms"]["p99"]), _ms(step["settlement_lag_ms"]["p99"]),
                      step["reconciliation"]])
-    return _table(["step", "commit", "driver", "settled orders/s", *(f"{name} ms" for name in processes),
-                   "total ms", "service ÷ client", "p99 accept", "p99 lag", "reconciliation"], rows,
-                  "lllr" + "r" * len(processes) + "rrrrl")
+    return _table(["step", "what it changes", "commit", "driver", "settled orders/s",
+                   *(f"{name} ms" for name in processes), "total ms", "service ÷ client", "p99 accept", "p99 lag",
+                   "reconciliation"], rows, "llllr" + "r" * len(processes) + "rrrrl")
+
+
+def _batch(runs: dict) -> str:
+    """{"single": e2e figures, "batch": e2e figures with orders_per_request > 1}: one column each."""
+    single, batch = runs["single"], runs["batch"]
+    rows = [["orders per request", "1", str(batch["orders_per_request"])],
+            ["accepted orders/s", _n(single["accepted_orders_per_s"]), _n(batch["accepted_orders_per_s"])],
+            ["settled orders/s", _n(single["settled_orders_per_s"]), _n(batch["settled_orders_per_s"])],
+            ["accept latency p50 / p99", f"{_ms(single['accept_latency_ms']['p50'])} / "
+                                         f"{_ms(single['accept_latency_ms']['p99'])}",
+             f"{_ms(batch['accept_latency_ms']['p50'])} / {_ms(batch['accept_latency_ms']['p99'])}"]]
+    for name in single["cpu_ms_per_order"]:
+        rows.append([f"CPU per order: {name}", f"{single['cpu_ms_per_order'][name]:.3f} ms",
+                     f"{batch['cpu_ms_per_order'].get(name, 0):.3f} ms"])
+    rows.append(["**CPU per order: total**", f"**{single['cpu_ms_per_order_total']:.3f} ms**",
+                 f"**{batch['cpu_ms_per_order_total']:.3f} ms**"])
+    rows.append(["non-2xx, reconciliation", f"{single['non_2xx']}, {single['reconciliation']}",
+                 f"{batch['non_2xx']}, {batch['reconciliation']}"])
+    return _table(["figure", "POST /api/orders", "POST /api/orders/batch"], rows, "lrr")
 
 
 def _book(book: list[dict]) -> str:
@@ -222,7 +243,7 @@ def _soak_verdict(soak: dict) -> str:
 
 
 def render(e2e: dict, book: list[dict], stream: dict | None = None, rate: dict | None = None,
-           soak: dict | None = None, levers: dict | None = None) -> str:
+           soak: dict | None = None, levers: dict | None = None, batch: dict | None = None) -> str:
     """The whole page: the templates below with the figures of the JSON documents."""
     latency = e2e["accept_latency_ms"]
     sections = [
@@ -256,6 +277,10 @@ def render(e2e: dict, book: list[dict], stream: dict | None = None, rate: dict |
                      _soak(soak), "", "Resident memory (RSS) of each process, sampled every "
                      f"{_n(soak['sample_every_s'])} s:", "", _soak_memory(soak), "",
                      _prose(SOAK_NOTES + "\n\n" + _soak_verdict(soak), target=DRIFT_TARGET_PERCENT)]
+    if batch is not None:
+        sections += ["## Batches: `python -m orders_app.bench e2e --batch 10`\n",
+                     _prose(BATCH_METHOD, per_request=batch["batch"]["orders_per_request"],
+                            concurrency=batch["batch"]["concurrency"]), _batch(batch), ""]
     if levers is not None:
         sections += ["## Before and after, a lever at a time\n", _prose(LEVERS_CHAIN_METHOD, orders=_n(levers["orders"])),
                      _levers(levers), "", _prose(LEVERS_CHAIN_NOTES)]
@@ -387,7 +412,15 @@ Compare "service ÷ client" rather than orders/s or milliseconds. This virtual m
 a factor of two over minutes (the same code, minutes apart, gave twice the orders/s), and every figure in a
 row drifts with it, the load client's included although its work per order never changes. So the service's
 CPU per order (every process but the client) divided by the client's own is the figure that compares across
-rows: it is what an order costs the system in units of the machine's speed during that row.
+rows: it is what an order costs the system in units of the machine's speed during that row. Each row is a
+single run: differences between neighbouring rows of less than about a tenth are within what running a row
+again gives.
+"""
+
+BATCH_METHOD = """\
+The same end-to-end load and order mix, {per_request} orders per request to `POST /api/orders/batch` (each
+request one user's), over the same {concurrency} connections, next to a run of one order per
+`POST /api/orders` made right after it. Figures count orders; an order's accept latency is its request's.
 """
 
 LEVERS = """
@@ -450,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=Path, default=RATE_JSON)
     parser.add_argument("--soak", type=Path, default=SOAK_JSON)
     parser.add_argument("--levers", type=Path, default=LEVERS_JSON)
+    parser.add_argument("--batch", type=Path, default=BATCH_JSON)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the page differs")
     args = parser.parse_args(argv)
@@ -457,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
                   json.loads(args.stream.read_text()) if args.stream.exists() else None,
                   json.loads(args.rate.read_text()) if args.rate.exists() else None,
                   json.loads(args.soak.read_text()) if args.soak.exists() else None,
-                  json.loads(args.levers.read_text()) if args.levers.exists() else None)
+                  json.loads(args.levers.read_text()) if args.levers.exists() else None,
+                  json.loads(args.batch.read_text()) if args.batch.exists() else None)
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != page:

@@ -17,7 +17,8 @@ def test_the_committed_performance_page_is_what_the_committed_benchmark_json_ren
     rate = json.loads(report.RATE_JSON.read_text())
     soak = json.loads(report.SOAK_JSON.read_text())
     levers = json.loads(report.LEVERS_JSON.read_text()) if report.LEVERS_JSON.exists() else None
-    assert report.OUTPUT.read_text() == report.render(e2e, book, stream, rate, soak, levers), (
+    batch = json.loads(report.BATCH_JSON.read_text()) if report.BATCH_JSON.exists() else None
+    assert report.OUTPUT.read_text() == report.render(e2e, book, stream, rate, soak, levers, batch), (
         "docs/performance.md differs from its JSON: run `python -m orders_app.bench report`")
 
 
@@ -122,7 +123,17 @@ def test_the_lever_chain_shows_each_steps_cpu_per_process_and_a_dash_where_a_pro
         step("after", "bbbbbbb", {"API (gunicorn)": 1.25, "load client": 0.25})]}
     page = report.render(e2e, book, levers=levers)
     section = page[page.index("## Before and after, a lever at a time"):]
-    assert ("| before | `aaaaaaa` | pymysql | 432 | 1.50 | 0.50 | 0.25 | **2.25** | 8.0 | 98.7 ms | 123.4 ms | OK |"
+    assert ("| before |  | `aaaaaaa` | pymysql | 432 | 1.50 | 0.50 | 0.25 | **2.25** | 8.0 | 98.7 ms | 123.4 ms | OK |"
             in section)
-    assert "| after | `bbbbbbb` | pymysql | 432 | 1.25 | — | 0.25 | **1.50** | 5.0 |" in section
+    assert "| after |  | `bbbbbbb` | pymysql | 432 | 1.25 | — | 0.25 | **1.50** | 5.0 |" in section
     assert "## Before and after" not in report.render(e2e, book)
+
+
+def test_the_batch_section_puts_one_order_per_request_beside_the_batch_endpoint():
+    e2e, book = _committed()
+    batch = copy.deepcopy(e2e) | {"orders_per_request": 10, "settled_orders_per_s": 987.0}
+    page = report.render(e2e, book, batch={"single": e2e, "batch": batch})
+    section = page[page.index("## Batches"):]
+    assert "10 orders per request to `POST /api/orders/batch`" in " ".join(section.split())
+    assert f"| settled orders/s | {e2e['settled_orders_per_s']:,.0f} | 987 |" in section
+    assert "## Batches" not in report.render(e2e, book)
