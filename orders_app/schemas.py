@@ -2,6 +2,8 @@
 
 Amounts use `money.DecimalString`: a JSON number or a decimal string in, a canonical decimal string out.
 Request bodies reject unknown fields (a typo must not silently drop a limit); query strings ignore them.
+Long because every endpoint's request and response is declared here: one module, one source for the
+OpenAPI document.
 """
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ A record is untrusted: one the worker cannot read, or whose content differs from
 of its sequence, is set aside (messaging/dead_letters.py) and the market goes on with the database's
 commands. No exception but a stop request ends the loop: an unexpected one is logged and counted, the
 worker backs off and carries on, the database's catch-up covering whatever Kafka delivered meanwhile.
+Over 300 lines because it is the process's whole loop — lifecycle, polling, catch-up, relay supervision and
+metrics share the worker's state; the settlement itself is in services/, the Kafka wiring in messaging/.
 """
 from __future__ import annotations
 

@@ -11,7 +11,10 @@ sells around a mid price, about half of them trading — and reports accepted or
 percentiles, the time until the worker applied the last one (settled orders/s), the settlement lag per
 order (from its 201 to the worker's commit of its sequence number, sampled every 20 ms), the load
 client's CPU, the ceiling (best trivial gunicorn set-up, same client) and the ratio to it, and the
-reconciliation. Figures go to bench-results/e2e-*.json and a plot to bench-results/e2e-*.svg.
+reconciliation. Figures go to bench-results/e2e-*.json and a plot to bench-results/e2e-*.svg. With
+`--batch N` the same orders go N per request to POST /api/orders/batch and are counted one by one.
+Long because the set-up every HTTP benchmark shares (service, market, users, poller, warm-up) lives here
+with the e2e run and its report; rate, soak and stream import it.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@
 Every number in the page comes from docs/e2e-benchmark.json (`bench e2e`), docs/book-benchmark.json
 (`bench book`), docs/stream-benchmark.json (`bench stream`), docs/rate-benchmark.json (`bench rate`) or
 docs/soak-benchmark.json (`bench soak`), or is computed from them here; the prose around them is this module's
-template. A unit test renders the committed JSON and compares it with the committed page.
+template. A unit test renders the committed JSON and compares it with the committed page. Long because it
+is the page's template: the prose and tables of every section; the fixed-rate section's are in rate_report.py.
 """
 from __future__ import annotations
 

@@ -9,6 +9,9 @@ and the others go on), takes each market's next sequence numbers, and inserts th
 and their `order_placed` outbox rows. After commit the events go to `ctx.publish`.
 Concurrent repeats of one `client_order_id` all answer the first order: a shared lock waits for an
 uncommitted one, and the unique key decides the rest (the loser reads the winner's order).
+Over 300 lines because the transaction's steps share the batch's state and its lock order, which reads best
+in one place; the rules an order must meet and the merging of orders live beside it (order_rules.py,
+merging.py).
 """
 from __future__ import annotations
 
