@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import Select, bindparam, func, literal, select, text, union_all
+from sqlalchemy import Select, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from orders_app.models import OPEN_STATUSES, MarketState, Order, Trade
@@ -61,29 +61,6 @@ class TradeMinute(NamedTuple):
     volume: Decimal
     quote_volume: Decimal
     trades: int
-
-
-_MINUTES = text(
-    "SELECT TIMESTAMPDIFF(MINUTE, '1970-01-01', created_at) AS minute, MIN(price), MAX(price), SUM(quantity), "
-    "SUM(price * quantity), COUNT(*), MIN(id), MAX(id) FROM trades "
-    "WHERE market_id = :market_id AND created_at >= :since GROUP BY minute ORDER BY minute")
-_PRICES = text("SELECT id, price FROM trades WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
-
-
-_LAST_ID = text("SELECT COALESCE(MAX(id), 0) FROM trades WHERE market_id = :market_id")
-
-
-def minutes_since(session: Session, market_id: int, since: datetime) -> tuple[list[TradeMinute], int]:
-    """Per-minute aggregates of a market's trades since `since` (open and close by trade id), and the id
-    of its last trade."""
-    last_id = int(session.execute(_LAST_ID, {"market_id": market_id}).scalar_one())
-    rows = session.execute(_MINUTES, {"market_id": market_id, "since": since}).all()
-    if not rows:
-        return [], last_id
-    ids = sorted({r[6] for r in rows} | {r[7] for r in rows})
-    prices: dict[int, Decimal] = dict(session.execute(_PRICES, {"ids": ids}).all())
-    return [TradeMinute(int(minute), prices[first], high, low, prices[last], volume, quote, int(count))
-            for minute, low, high, volume, quote, count, first, last in rows], last_id
 
 
 class FillRow(NamedTuple):

@@ -33,6 +33,11 @@ class Candle(NamedTuple):
     last_trade_id: int
 
 
+def epoch_minute(moment: datetime) -> int:
+    """Whole minutes since the epoch: the stream's ticker keeps its buckets by it."""
+    return int((moment - _EPOCH).total_seconds()) // 60
+
+
 def bucket_start(moment: datetime, interval_s: int) -> datetime:
     """The start of the interval holding `moment` (naive UTC), counted from the epoch: 4h and 1d candles
     start at 00:00 UTC."""

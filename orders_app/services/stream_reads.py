@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from orders_app.repositories import trades, users
+from orders_app.repositories import candles, trades, users
 from orders_app.repositories.markets import MarketSpec, load_markets
 from orders_app.services import ServiceContext
+from orders_app.services.candles import Candle, bucket_start, epoch_minute
 from orders_app.services.funding import hash_api_key
 
 BOOK_SNAPSHOT_LEVELS_MAX = 1_000_000  # "full depth", with a bound
@@ -40,12 +41,15 @@ def book_snapshot(ctx: ServiceContext, spec: MarketSpec) -> BookSnapshot:
 
 
 def trade_minutes(ctx: ServiceContext, spec: MarketSpec, since: datetime) -> tuple[list[trades.TradeMinute], int]:
-    """The market's trades since `since` per minute, and its last trade's id."""
+    """The market's trades since `since` per minute — the one-minute candles the worker keeps, as the API's
+    ticker reads them — and the id of the last trade they count (0 for none)."""
     with ctx.session_factory() as session:
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        result = trades.minutes_since(session, spec.id, since)
+        rows = [Candle(*row) for row in candles.minutes_since(session, spec.id, bucket_start(since, 60))]
         session.rollback()
-    return result
+    minutes = [trades.TradeMinute(epoch_minute(candle.open_time), candle.open, candle.high,
+                                  candle.low, candle.close, candle.volume, candle.quote_volume, candle.trades)
+               for candle in rows]
+    return minutes, max((candle.last_trade_id for candle in rows), default=0)
 
 
 def user_for_api_key(ctx: ServiceContext, api_key: str) -> int | None:

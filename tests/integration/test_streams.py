@@ -192,6 +192,26 @@ def test_bad_messages_get_an_error_and_the_connection_stays_open(stream, market)
     subscriber.close()
 
 
+def test_a_markets_ticker_read_by_the_stream_is_the_one_the_api_serves(stream, market, make_user, client, ctx):
+    """Both read the one-minute candles the worker keeps: trades made before the stream first hears of the
+    market are counted alike."""
+    symbol = symbol_of(market)
+    buyer, seller = make_user("buyer", USD="100000"), make_user("seller", **{symbol: "100"})
+    for price, quantity in (("101", "1.5"), ("99", "0.25"), ("100", "2")):
+        order = {"currency_symbol": symbol, "price": price, "quantity": quantity}
+        assert seller.place(order_type="sell", **order).status_code == 201
+        assert buyer.place(order_type="buy", **order).status_code == 201
+    wait_market_applied(ctx, market_id(ctx, market))
+    subscriber = StreamClient(stream.url)
+    subscriber.subscribe(f"ticker:{market}")
+    pushed = subscriber.wait_for(lambda m: m.get("channel") == f"ticker:{market}")["data"]
+    served = client.get(f"/api/ticker/{market}").json
+    assert pushed == served, (pushed, served)
+    assert (pushed["trade_count_24h"], pushed["volume_24h"], pushed["high_24h"], pushed["low_24h"]) == (
+        3, "3.75", "101", "99")
+    subscriber.close()
+
+
 def test_the_health_endpoint_reports_the_stream_following_kafka(stream):
     health = stream.health()
     assert health["status"] == "ok" and health["kafka"] is True
