@@ -31,6 +31,7 @@ SOAK_JSON = ROOT_DIR / "docs" / "soak-benchmark.json"
 LEVERS_JSON = ROOT_DIR / "docs" / "levers-benchmark.json"
 BATCH_JSON = ROOT_DIR / "docs" / "batch-benchmark.json"
 DRIFT_TARGET_PERCENT = 10
+SLOW_WINDOW_MS = 1000  # a soak window whose accept p99 is above this counts as slow
 LONG_SOAK_S = 3600
 OUTPUT = ROOT_DIR / "docs" / "performance.md"
 MIB = 1024 * 1024
@@ -197,6 +198,7 @@ def _soak(soak: dict) -> str:
         ["non-2xx answers", _n(soak["non_2xx"])],
         ["accept latency (from each order's scheduled time)",
          f"p50 {_ms(latency['p50'])}, p99 {_ms(latency['p99'])}, max {_ms(latency['max'])}"],
+        *_soak_latency_over_time(soak),
         ["all settled after", f"{_n(soak['all_settled_after_s'], 1)} s"],
         ["outbox rows", f"**max {_n(soak['outbox_rows']['max'])}**, {_n(soak['outbox_rows']['end'])} at the end; "
                         f"{_n(soak['outbox_pruned_rows'])} pruned in {soak['prune_s']['runs']} runs (longest "
@@ -209,6 +211,21 @@ def _soak(soak: dict) -> str:
          f"{soak['machine']['cpus']} CPUs"],
     ]
     return _table(["figure", "result"], rows, "ll")
+
+
+def _soak_latency_over_time(soak: dict) -> list[list[str]]:
+    """The sampling windows' own accept p99: a run-wide p99 cannot tell a steady tail from one burst."""
+    windows = [row for row in soak.get("series", []) if row.get("accept_p99_ms") is not None]
+    if not windows:
+        return []
+    p99s = sorted(row["accept_p99_ms"] for row in windows)
+    slow = [row for row in windows if row["accept_p99_ms"] > SLOW_WINDOW_MS]
+    text = (f"median of the windows' p99 {_ms(p99s[len(p99s) // 2])}; {len(slow)} of {len(windows)} windows "
+            f"above {_n(SLOW_WINDOW_MS)} ms")
+    if slow:
+        text += (f", from {_n(slow[0]['t_s'])} s to {_n(slow[-1]['t_s'])} s, with the load average up to "
+                 f"{max(row.get('load_1m') or 0 for row in slow)}")
+    return [[f"accept p99 per {_n(soak['sample_every_s'])} s window", text]]
 
 
 def _soak_memory(soak: dict) -> str:

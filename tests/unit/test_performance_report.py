@@ -137,3 +137,16 @@ def test_the_batch_section_puts_one_order_per_request_beside_the_batch_endpoint(
     assert "10 orders per request to `POST /api/orders/batch`" in " ".join(section.split())
     assert f"| settled orders/s | {e2e['settled_orders_per_s']:,.0f} | 987 |" in section
     assert "## Batches" not in report.render(e2e, book)
+
+
+def test_the_soak_table_tells_a_burst_of_slow_windows_from_a_steady_tail():
+    e2e, book = _committed()
+    soak = copy.deepcopy(json.loads(report.SOAK_JSON.read_text()))
+    soak["series"] = [{"t_s": 5.0 * i, "accept_p99_ms": 40.0, "load_1m": 1.5} for i in range(1, 11)]
+    soak["series"][6].update(accept_p99_ms=45000.0, load_1m=9.5)
+    soak["series"][7].update(accept_p99_ms=3000.0, load_1m=8.0)
+    words = " ".join(report.render(e2e, book, soak=soak).split())
+    assert ("median of the windows' p99 40.0 ms; 2 of 10 windows above 1,000 ms, from 35 s to 40 s, with the load "
+            "average up to 9.5") in words
+    soak["series"][6]["accept_p99_ms"] = soak["series"][7]["accept_p99_ms"] = 40.0
+    assert "0 of 10 windows above 1,000 ms |" in report.render(e2e, book, soak=soak)
