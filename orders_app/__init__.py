@@ -44,7 +44,7 @@ def create_app(config: dict | Settings | None = None, *, role: str = "api") -> F
     app = Flask(__name__)
     app.config.update(settings.as_flask_config())
     app.config.update(
-        SQLALCHEMY_DATABASE_URI=settings.database_url, SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
+        SQLALCHEMY_DATABASE_URI=settings.database_url, SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings, role),
         MAX_CONTENT_LENGTH=settings.request_body_bytes_max,
         API_TITLE="Order system", API_VERSION="1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json", OPENAPI_SWAGGER_UI_PATH="docs",

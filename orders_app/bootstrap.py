@@ -26,6 +26,10 @@ from orders_app.services.group_commit import GroupCommitter
 ROLES = ("api", "worker", "relay", "stream", "cli", "bench")
 CONNECT_TIMEOUT_S = 5
 SOCKET_TIMEOUT_S = 30  # a statement (or COMMIT) that gets no answer this long fails instead of hanging
+# The operator's commands and the benchmarks run whole-database statements (a reconciliation reads every order
+# and trade at once: over a minute on a million orders); no request waits on them.
+OFFLINE_SOCKET_TIMEOUT_S = 3600
+OFFLINE_ROLES = ("cli", "bench")
 POOL_RECYCLE_S = 3600
 
 
@@ -47,13 +51,14 @@ class Runtime:
         self.engine.dispose()
 
 
-def engine_options(settings: Settings) -> dict:
+def engine_options(settings: Settings, role: str = "api") -> dict:
     """The engine's options, spelled out: one pool per process (gunicorn forks before connecting)."""
+    socket_timeout_s = OFFLINE_SOCKET_TIMEOUT_S if role in OFFLINE_ROLES else SOCKET_TIMEOUT_S
     return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size,
             "pool_timeout": settings.db_pool_timeout_s, "pool_pre_ping": True, "pool_recycle": POOL_RECYCLE_S,
             "isolation_level": "READ COMMITTED",
-            "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": SOCKET_TIMEOUT_S,
-                             "write_timeout": SOCKET_TIMEOUT_S}}
+            "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": socket_timeout_s,
+                             "write_timeout": socket_timeout_s}}
 
 
 def bootstrap(settings: Settings | None = None, *, role: str = "worker", engine: Engine | None = None) -> Runtime:
@@ -65,7 +70,7 @@ def bootstrap(settings: Settings | None = None, *, role: str = "worker", engine:
     if settings is None:
         settings = Settings.from_env(needs_admin_token=(role == "api"))
     if engine is None:
-        engine = create_engine(settings.database_url, **engine_options(settings))
+        engine = create_engine(settings.database_url, **engine_options(settings, role))
     if settings.check_schema_on_start:
         check_schema_current(engine)
     session_factory = sessionmaker(bind=engine, expire_on_commit=False)
