@@ -32,7 +32,7 @@ def rates_argument(text: str) -> list[float] | str:
     if text == "auto":
         return text
     try:
-        rates = [float(part) for part in text.split(",")]
+        rates = [float(part) for part in text.split(",")]  # float-ok: offered orders per second, not money
     except ValueError:
         raise argparse.ArgumentTypeError(f"'auto' or comma-separated orders/s, got {text!r}") from None
     if not rates or any(not (math.isfinite(rate) and rate > 0) for rate in rates):

@@ -97,7 +97,7 @@ class PositionPublisher:
         self._saved = self.position.through
         self._saved_at = time.monotonic()
         self._sees_transactions = True
-        self._listed_at = float("-inf")
+        self._listed_at = float("-inf")  # float-ok: a monotonic-clock time, never listed yet
 
     def sweep(self, producer) -> int:
         """Publish the next rows (and any late gap rows); returns how many were sent. Raises when Kafka
