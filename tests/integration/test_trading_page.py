@@ -62,6 +62,12 @@ def rows(browser, element_id: str) -> list[list[str]]:
             for tr in browser.find_elements(By.CSS_SELECTOR, f"#{element_id} tr")]
 
 
+def clicked(browser, selector: str) -> bool:
+    """Click an element of a table that re-renders; a stale element raises, and the wait finds it again."""
+    browser.find_element(By.CSS_SELECTOR, selector).click()
+    return True
+
+
 def test_a_person_places_an_order_sees_it_in_the_book_and_sees_a_trade_happen(services, browser, app, make_user):
     api, _ = services
     ctx = runtime_of(app).ctx
@@ -85,8 +91,8 @@ def test_a_person_places_an_order_sees_it_in_the_book_and_sees_a_trade_happen(se
     browser.find_element(By.ID, "place").click()
     wait.until(lambda b: rows(b, "book-bids") == [["100", "2"]])
     wait.until(lambda b: [r[1:6] for r in rows(b, "my-orders")] == [["buy", "100", "2", "0", "pending"]])
-    order_id = rows(browser, "my-orders")[0][0]
-    assert "USD" in [r[0] for r in rows(browser, "balances")]
+    order_id = wait.until(lambda b: rows(b, "my-orders")[0][0])  # every read retries a re-rendered table
+    wait.until(lambda b: "USD" in [r[0] for r in rows(b, "balances")])
 
     response = bob.place(currency_symbol=symbol, order_type="sell", price="100", quantity="1.5")  # from the API
     assert response.status_code == 201, response.json
@@ -94,11 +100,11 @@ def test_a_person_places_an_order_sees_it_in_the_book_and_sees_a_trade_happen(se
     wait.until(lambda b: rows(b, "book-bids") == [["100", "0.5"]])
     wait.until(lambda b: [r[4:6] for r in rows(b, "my-orders")] == [["1.5", "partially_filled"]])
     wait.until(lambda b: [r[0] for r in rows(b, "fills")] == [order_id])
-    assert "last 100" in text_of(browser, "ticker")
+    wait.until(lambda b: "last 100" in text_of(b, "ticker"))
     for price in ("101", "102.5", "104"):  # some depth for the screenshot
         assert bob.place(currency_symbol=symbol, order_type="sell", price=price, quantity="1").status_code == 201
     wait.until(lambda b: len(rows(b, "book-asks")) == 3)
     browser.save_screenshot(str(ROOT_DIR / "docs" / "page.png"))
 
-    browser.find_element(By.CSS_SELECTOR, f"#my-orders button[data-order-id='{order_id}']").click()
+    wait.until(lambda b: clicked(b, f"#my-orders button[data-order-id='{order_id}']"))
     wait.until(lambda b: rows(b, "my-orders") == [] and rows(b, "book-bids") == [])
