@@ -154,6 +154,21 @@ def _book_spread(book: list[dict]) -> str:
     return text + "."
 
 
+def _budget(e2e: dict) -> str:
+    """What the CPU per order allows on this machine's cores, and what a share of the ceiling would need."""
+    if "ceiling" not in e2e:
+        return ""
+    cores, total, ceiling = e2e["machine"]["cpus"], e2e["cpu_ms_per_order_total"], e2e["ceiling"]["requests_per_s"]
+    api = e2e["cpu_ms_per_order"].get("API (gunicorn)", 0.0)
+    bound, without_api = cores * 1000 / total, cores * 1000 / (total - api)
+    return (f"On {cores} cores that is at most about {_n(bound)} orders/s with every core busy (ratio "
+            f"{bound / ceiling:.2f}). A quarter of the ceiling ({_n(ceiling / 4)} orders/s) needs at most "
+            f"{cores * 1000 / (ceiling / 4):.2f} ms of CPU per order for every process together, the load "
+            f"client included; even with the API's share at zero the other processes' "
+            f"{total - api:.2f} ms would allow about {_n(without_api)} orders/s (ratio "
+            f"{without_api / ceiling:.2f}).")
+
+
 def _to_half_ceiling(e2e: dict) -> str:
     if "ceiling" not in e2e:
         return "Doing more"
@@ -276,7 +291,8 @@ def render(e2e: dict, book: list[dict], stream: dict | None = None, rate: dict |
                tail=f"{latency['p99'] / latency['p50']:.1f}"),
         "### CPU per order, per process\n", _cpu(e2e), "",
         _prose(CPU_NOTES, total=f"{e2e['cpu_ms_per_order_total']:.2f}",
-               per_core=_n(1000 / e2e["cpu_ms_per_order_total"]), to_half_ceiling=_to_half_ceiling(e2e))]
+               per_core=_n(1000 / e2e["cpu_ms_per_order_total"]), budget=_budget(e2e),
+               to_half_ceiling=_to_half_ceiling(e2e))]
     if "ceiling" in e2e:
         sections += ["### Ceiling\n", _prose(CEILING_METHOD), _ceiling(e2e), ""]
     sections += rate_report.section(rate)
@@ -354,7 +370,7 @@ whatever the concurrency: the system is CPU-bound, not waiting on locks or fsync
 that queue). An order is much more than a request: the request itself (Flask, flask-smorest,
 marshmallow, authentication, gunicorn), its share of a group-commit transaction, a Kafka produce and fetch,
 its share of a settling transaction (locks, trades, four balance moves per trade, ledger rows, order states,
-invariant checks) and the database's work for both transactions. {to_half_ceiling} —
+invariant checks) and the database's work for both transactions. {budget} {to_half_ceiling} —
 a compiled hot path (the API's request handling and the worker's settlement) — or more cores: API processes are stateless, markets spread over workers by Kafka partition,
 and the database scales up separately (see [operations](operations.md#scaling)).
 """
