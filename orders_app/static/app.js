@@ -9,6 +9,7 @@ const BOOK_ROWS = 15, TRADE_ROWS = 30;
 const state = { market: null, seq: null, bids: new Map(), asks: new Map(), trades: [], apiKey: null, userId: null };
 let socket = null;
 let refreshTimer = null;
+let refreshGeneration = 0;  // a refresh that finishes after a newer one started draws nothing
 
 // -- decimals as strings ----------------------------------------------------------------------
 function compareDecimal(a, b) {  // non-negative plain decimals
@@ -131,9 +132,11 @@ function scheduleRefresh() {
 
 async function refreshAccount() {
   if (!state.userId) return;
+  const generation = ++refreshGeneration;
   const query = `userId=${state.userId}&currency_symbol=${encodeURIComponent(base(state.market))}&limit=100`;
   const [{ orders }, { balances }] = await Promise.all([
     api("GET", `/api/orders?${query}`), api("GET", `/api/balances/${state.userId}`)]);
+  if (generation !== refreshGeneration) return;
   const open = orders.filter((o) => o.status === "pending" || o.status === "partially_filled");
   $("my-orders").replaceChildren(...open.map((o) => {
     const cancel = document.createElement("button");
@@ -147,16 +150,18 @@ async function refreshAccount() {
                cell(o.filled_quantity), cell(o.status), actions);
   }));
   $("balances").replaceChildren(...balances.map((b) => row(cell(b.currency_symbol), cell(b.available), cell(b.locked))));
-  await renderFills(orders);
+  await renderFills(orders, generation);
 }
 
-async function renderFills(orders) {
+async function renderFills(orders, generation) {
   try {
     const { fills } = await api("GET", `/api/fills?currency_symbol=${encodeURIComponent(base(state.market))}&limit=50`);
+    if (generation !== refreshGeneration) return;
     $("fills-note").textContent = "";
     $("fills").replaceChildren(...fills.map((f) =>
       row(cell(String(f.order_id)), cell(f.side, f.side), cell(f.price), cell(f.quantity), cell(f.liquidity))));
   } catch {
+    if (generation !== refreshGeneration) return;
     // No fills endpoint on this server: the orders that traded stand in for their fills.
     $("fills-note").textContent = "Orders of yours that traded (per-trade fills need GET /api/fills).";
     const traded = orders.filter((o) => compareDecimal(o.filled_quantity, "0") > 0);

@@ -108,3 +108,45 @@ def test_a_person_places_an_order_sees_it_in_the_book_and_sees_a_trade_happen(se
 
     wait.until(lambda b: clicked(b, f"#my-orders button[data-order-id='{order_id}']"))
     wait.until(lambda b: rows(b, "my-orders") == [] and rows(b, "book-bids") == [])
+
+
+HOLD_NEXT_ORDERS_READ = """
+// The next GET /api/orders the page makes is sent at once, but its answer is handed to the page only when
+// window.releaseHeld() is called: a slow response overtaken by a newer one.
+const realFetch = window.fetch;
+let held = null;
+window.heldSent = false;
+window.fetch = (resource, options) => {
+  const answer = realFetch(resource, options);
+  if (held !== null || window.heldSent || !String(resource).startsWith("/api/orders?")) return answer;
+  window.heldSent = true;
+  return new Promise((resolve) => { held = () => answer.then(resolve); });
+};
+window.releaseHeld = (done) => held().then(() => setTimeout(done, 0));  // after the page's continuation ran
+"""
+
+
+def test_an_account_refresh_overtaken_by_a_newer_one_does_not_draw_its_older_orders(services, browser, app,
+                                                                                    make_user):
+    api, _ = services
+    ctx = runtime_of(app).ctx
+    symbol = "R" + uuid.uuid4().hex[:9].upper()
+    add_market(symbol, ctx)
+    alice = make_user("alice", USD="10000")
+    wait = WebDriverWait(browser, PAGE_WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
+    browser.get(f"{api.url}/?market={symbol}-{ctx.settings.quote_currency}")
+    wait.until(lambda b: text_of(b, "stream-status") == "live")
+    browser.find_element(By.ID, "api-key").send_keys(alice.api_key)
+    browser.find_element(By.ID, "connect").click()
+    wait.until(lambda b: f"user {alice.id}" in text_of(b, "account-status"))
+    wait.until(lambda b: rows(b, "balances"))  # the connect's own refresh has drawn
+
+    browser.execute_script(HOLD_NEXT_ORDERS_READ)
+    first = alice.place(currency_symbol=symbol, order_type="buy", price="10", quantity="1").json["order"]["id"]
+    wait.until(lambda b: b.execute_script("return window.heldSent"))  # its push's refresh read the orders
+    second = alice.place(currency_symbol=symbol, order_type="buy", price="11", quantity="1").json["order"]["id"]
+    wait.until(lambda b: sorted(r[0] for r in rows(b, "my-orders")) == sorted([str(first), str(second)]))
+
+    browser.execute_async_script("window.releaseHeld(arguments[arguments.length - 1])")
+    drawn = wait.until(lambda b: sorted(r[0] for r in rows(b, "my-orders")) or ["nothing"])  # read, not awaited
+    assert drawn == sorted([str(first), str(second)]), "the older refresh drew over the newer one"
