@@ -87,7 +87,7 @@ class Hub:
         if market not in self.books:
             self._start_loading(market)
         else:
-            if kind == "book":
+            if kind == "book" and client.writable():  # no snapshot built for a client being dropped
                 client.push(dumps({"channel": channel, **self.books[market].snapshot()}))
             elif kind == "ticker":
                 client.push(self._ticker_message(market))
