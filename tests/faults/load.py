@@ -223,8 +223,8 @@ class System:
                  seed: int = 1, **env: str):
         self.api = self.worker = self.load = None
         try:
-            self.api = ApiServer(f"api-{name}", **FAST_RECOVERY, **env)
-            self.worker = WorkerProcess(f"worker-{name}", **FAST_RECOVERY, **env)
+            self.api = ApiServer(f"api-{name}", **{**FAST_RECOVERY, **env})  # a test's own env wins
+            self.worker = WorkerProcess(f"worker-{name}", **{**FAST_RECOVERY, **env})
             self.worker.wait_logged('"worker started"')  # it passed its start-up checks: faults may begin
             users = make_users(self.api.url, admin_headers, 4, deposits, name)
         except BaseException:

@@ -80,7 +80,10 @@ def test_a_thousand_bad_records_amid_real_orders_are_each_set_aside_once_and_mat
     # A consumer group of its own: the flood must be read from the topic, and on the test broker a group whose
     # earlier members were killed may never form again.
     system = System("poisonflood", admin_headers, symbol, {"USD": "100000000", symbol: "1000000"}, threads=4,
-                    seed=7, KAFKA_CONSUMER_GROUP=f"poisonflood-{tag}")
+                    seed=7, KAFKA_CONSUMER_GROUP=f"poisonflood-{tag}",
+                    # one loop that sets aside hundreds of records can outlast 3 s on a busy machine: the group
+                    # would then drop the worker, its offsets would not commit, and records would be copied twice
+                    KAFKA_MAX_POLL_INTERVAL_MS="10000")
     dead_letters = DeadLetters(bootstrap)
     try:
         system.worker.wait_logged('"partitions assigned"')

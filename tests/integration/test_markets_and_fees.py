@@ -299,6 +299,6 @@ def test_a_halt_and_a_resume_made_by_another_process_reach_this_one_within_about
         return lambda: seller.place(order_type="sell", currency_symbol=name, price="10",
                                     quantity="0.01").status_code == status_code
     set_status("halted")
-    wait_until(answered(409), timeout_s=3, what="a halted market's 409")
+    wait_until(answered(409), timeout_s=10, what="a halted market's 409")  # about a second, on a busy machine more
     set_status("trading")
-    wait_until(answered(201), timeout_s=3, what="a resumed market's 201")
+    wait_until(answered(201), timeout_s=10, what="a resumed market's 201")

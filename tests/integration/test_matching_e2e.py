@@ -5,6 +5,7 @@ the whole database reconciles: per asset, balances = deposits − withdrawals; l
 """
 from __future__ import annotations
 
+import time
 import uuid
 from decimal import Decimal
 
@@ -266,19 +267,38 @@ def _symbol_of(raw: bytes) -> str | None:
         return None
 
 
+def _records_of(bootstrap: str, symbol: str, wanted: int, timeout_s: float = 30.0) -> tuple[list, list]:
+    """The topic's partitions and the records of `symbol`'s market, read to the end offsets (not until a
+    pause in fetching) and again until `wanted` are there: the relay may publish them after the worker
+    applied them from the database."""
+    deadline = time.monotonic() + timeout_s
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition("order-events", p) for p in consumer.partitions_for_topic("order-events")]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        mine: list = []
+        while True:
+            ends = consumer.end_offsets(partitions)
+            while any(consumer.position(partition) < ends[partition] for partition in partitions):
+                assert time.monotonic() < deadline, f"the topic was not read to its end in {timeout_s}s"
+                for records in consumer.poll(timeout_ms=500).values():
+                    mine += [record for record in records if _symbol_of(record.value) == symbol]
+            if len(mine) >= wanted:
+                return partitions, mine
+            assert time.monotonic() < deadline, f"{len(mine)} of {wanted} records of {symbol} after {timeout_s}s"
+            time.sleep(0.2)  # poll interval: the relay publishes within its next sweep
+    finally:
+        consumer.close()
+
+
 def test_duplicate_and_replayed_order_events_change_nothing(stack_env, book, make_user):
     seller, buyer = make_user("s", **{book.symbol: "1"}), make_user("b", USD="100")
     book.place(seller, order_type="sell", price="10", quantity="1")
     book.place(buyer, order_type="buy", price="10", quantity="0.5")
     book.settle()
     before = (balances(seller, "USD"), balances(buyer, "USD"), len(book.trades()))
-    consumer = KafkaConsumer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], group_id=None,
-                             enable_auto_commit=False, consumer_timeout_ms=2000)
-    partitions = [TopicPartition("order-events", p) for p in consumer.partitions_for_topic("order-events")]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning()
-    mine = [record for record in consumer if _symbol_of(record.value) == book.symbol]
-    consumer.close()
+    partitions, mine = _records_of(stack_env["KAFKA_BOOTSTRAP_SERVERS"], book.symbol, wanted=2)
     assert len(mine) >= 2
     producer = KafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
     for _ in range(2):

@@ -23,9 +23,9 @@ def test_a_server_that_never_becomes_healthy_is_stopped_and_the_error_names_its_
     config = tmp_path / "gunicorn.conf.py"
     config.write_text(f"pythonpath = {str(tmp_path)!r}\n")
     log_path = tmp_path / "api-never-ready.log"
-    with pytest.raises(RuntimeError, match=rf"gunicorn not healthy after 3s; see {re.escape(str(log_path))}$"):
+    with pytest.raises(RuntimeError, match=rf"gunicorn not healthy after 8s; see {re.escape(str(log_path))}$"):
         ApiServer("api-never-ready", workers=1, threads=1, app="never_ready:app", config=config, log_dir=tmp_path,
-                  ready_timeout_s=3)
+                  ready_timeout_s=8)  # time to boot its worker
     log = log_path.read_text()
     pids = re.findall(r"Listening at: \S+ \((\d+)\)", log) + re.findall(r"Booting worker with pid: (\d+)", log)
     assert len(pids) >= 2, log  # the master and its worker did start

@@ -47,9 +47,11 @@ def wait_until(predicate, timeout_s: float = SETTLE_TIMEOUT_S, what: str | Calla
     """Until `predicate()` is truthy; returns that value. `what` names the condition in the failure, or is
     called then to describe the state it found."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:  # one last look after the deadline: a slow look does not eat the condition's time
         result = predicate()
         if result:
             return result
+        if time.monotonic() >= deadline:
+            break
         time.sleep(poll_s)  # between two looks at the condition
     raise AssertionError(f"{what() if callable(what) else what} not reached after {timeout_s}s")
