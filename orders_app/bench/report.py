@@ -431,6 +431,12 @@ Drift is the mean RSS of the last 10 % of the samples against the mean of the sa
 the run (the first tenth is start-up: imports, caches, connection pools), in percent of the latter; the
 target for our processes (the API's, the matching worker's, the relay's) is below {target} %. MariaDB is
 shown for completeness: its buffer pool fills with the new rows until it reaches its configured size.
+
+Slow windows late in a long run deserve a second look at the broker: the development broker keeps every
+message in memory, and once it holds gigabytes it serves the worker's fetches late, so orders settle through
+the worker's database catch-up and the whole pipeline slows. To tell whose the slowdown is, offer the same rate
+with `bench rate --rates R` twice against the soaked database: once through the soaked broker, once through a
+fresh one (`KAFKA_BOOTSTRAP_SERVERS` of a new broker); the service and its database are the same in both.
 """
 
 LEVERS_CHAIN_METHOD = """\
