@@ -91,3 +91,36 @@ def test_a_frame_built_once_is_a_valid_unmasked_text_frame_at_every_length_encod
         assert frame[0] == 0x81  # FIN, text
         header = 2 if size < 126 else 4 if size < 65536 else 10
         assert len(frame) == header + size and frame[header:] == b"x" * size
+
+
+def test_a_client_being_dropped_as_too_slow_gets_no_book_snapshot_built_for_it():
+    """Each subscribe to a loaded book builds a snapshot for the subscriber: for a client whose buffer is past
+    its bound (a flood of unread subscribes) that work would be thrown away, at the other clients' expense."""
+    from orders_app.stream.state import LevelBook
+    hub = Hub(ctx=None, directory=SimpleNamespace(get=lambda name: name))
+    built = []
+
+    class CountingBook(LevelBook):
+        def snapshot(self) -> dict:
+            built.append(1)
+            return super().snapshot()
+
+    hub.books["BTC-USD"] = CountingBook(3, [(Decimal("100"), Decimal("1"))], [])
+    slow, closed = fake_client(), []
+    slow.websocket.transport.get_write_buffer_size = lambda: (1 << 20) + 1
+
+    async def close(code, reason):
+        closed.append(code)
+
+    slow.websocket.close = close
+
+    async def scenario():
+        for _ in range(100):
+            hub.subscribe(slow, "book:BTC-USD", "BTC-USD")
+        await asyncio.sleep(0)  # lets the close task run
+
+    asyncio.run(scenario())
+    assert built == [] and len(closed) == 1 and pushed(slow) == []
+    healthy = fake_client()
+    hub.subscribe(healthy, "book:BTC-USD", "BTC-USD")
+    assert len(built) == 1 and pushed(healthy)[0]["seq"] == 3
