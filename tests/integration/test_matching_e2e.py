@@ -5,19 +5,18 @@ the whole database reconciles: per asset, balances = deposits − withdrawals; l
 """
 from __future__ import annotations
 
-import time
 import uuid
 from decimal import Decimal
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from orders_app.messaging.codec import MalformedMessage, decode_market_event
 from orders_app.processes import WorkerProcess
 from orders_app.reconcile import reconcile
 from orders_app.services.markets import add_market
 from tests.support.book import Book, balances
-from tests.support.kafka import wait_consumed
+from tests.support.kafka import TopicReader, wait_consumed
 from tests.support.waits import wait_settled
 
 pytestmark = pytest.mark.slow
@@ -267,46 +266,23 @@ def _symbol_of(raw: bytes) -> str | None:
         return None
 
 
-def _records_of(bootstrap: str, symbol: str, wanted: int, timeout_s: float = 30.0) -> tuple[list, list]:
-    """The topic's partitions and the records of `symbol`'s market, read to the end offsets (not until a
-    pause in fetching) and again until `wanted` are there: the relay may publish them after the worker
-    applied them from the database."""
-    deadline = time.monotonic() + timeout_s
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition("order-events", p) for p in consumer.partitions_for_topic("order-events")]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        mine: list = []
-        while True:
-            ends = consumer.end_offsets(partitions)
-            while any(consumer.position(partition) < ends[partition] for partition in partitions):
-                assert time.monotonic() < deadline, f"the topic was not read to its end in {timeout_s}s"
-                for records in consumer.poll(timeout_ms=500).values():
-                    mine += [record for record in records if _symbol_of(record.value) == symbol]
-            if len(mine) >= wanted:
-                return partitions, mine
-            assert time.monotonic() < deadline, f"{len(mine)} of {wanted} records of {symbol} after {timeout_s}s"
-            time.sleep(0.2)  # poll interval: the relay publishes within its next sweep
-    finally:
-        consumer.close()
-
-
 def test_duplicate_and_replayed_order_events_change_nothing(stack_env, book, make_user):
     seller, buyer = make_user("s", **{book.symbol: "1"}), make_user("b", USD="100")
     book.place(seller, order_type="sell", price="10", quantity="1")
     book.place(buyer, order_type="buy", price="10", quantity="0.5")
     book.settle()
     before = (balances(seller, "USD"), balances(buyer, "USD"), len(book.trades()))
-    partitions, mine = _records_of(stack_env["KAFKA_BOOTSTRAP_SERVERS"], book.symbol, wanted=2)
-    assert len(mine) >= 2
+    reader = TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], "order-events")
+    # read until both are there: the relay may publish them after the worker applied them from the database
+    mine = reader.wait_until(lambda record: _symbol_of(record.value) == book.symbol, count=2)
+    reader.close()
     producer = KafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
     for _ in range(2):
         for record in mine:
             producer.send("order-events", key=record.key, value=record.value)
     producer.flush()
     producer.close()
-    wait_consumed(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CONSUMER_GROUP, partitions)  # the replays reached it
+    wait_consumed(stack_env["KAFKA_BOOTSTRAP_SERVERS"], CONSUMER_GROUP)  # the replays reached it
     book.settle()
     assert (balances(seller, "USD"), balances(buyer, "USD"), len(book.trades())) == before
 

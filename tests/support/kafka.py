@@ -26,10 +26,12 @@ def forged_command(symbol: str, market_id: int, seq: int, order_id: int, event_t
                        "seq": seq, "order_id": order_id, "request_id": "forged", "order": {"id": order_id}}).encode()
 
 
-class DeadLetters:
-    """Reads the DLQ topic from the start; `wait_for(keys)` until each key is there."""
+class TopicReader:
+    """Reads a topic from the start, polling until what is waited for has arrived (never stopping at a pause
+    in fetching); `wait_for(keys)` until each key is there, `wait_until(matches, count)` until enough records
+    match."""
 
-    def __init__(self, bootstrap: str, topic: str = DLQ_TOPIC):
+    def __init__(self, bootstrap: str, topic: str):
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                       fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
         self.topic = topic
@@ -67,6 +69,17 @@ class DeadLetters:
                                      f"{timeout_s}s, e.g. {missing[:3]}")
             self.poll()
 
+    def wait_until(self, matches, count: int, timeout_s: float = 30) -> list:
+        """The records for which `matches(record)` holds, once there are at least `count` of them."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [record for record in self.records if matches(record)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)} of {count} records in {self.topic} after {timeout_s}s")
+            self.poll()
+
     def by_key(self, keys: set[bytes]) -> dict[bytes, list]:
         found: dict[bytes, list] = {key: [] for key in keys}
         for record in self.records:
@@ -76,6 +89,13 @@ class DeadLetters:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class DeadLetters(TopicReader):
+    """The dead-letter topic, where the worker sets aside the records it cannot apply."""
+
+    def __init__(self, bootstrap: str):
+        super().__init__(bootstrap, DLQ_TOPIC)
 
 
 def reason_of(record) -> str:
