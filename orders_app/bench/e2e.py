@@ -347,15 +347,15 @@ def run(args) -> dict:
         # the measured orders are those after it: not the seeded book, not the warm-up
         seq_before = setup.accepted_seq()
         progress = Progress(len(requests), "orders")
-        processes = _processes(service)
-        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
+        accounted = accounted_processes(service)
+        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in accounted.items()}
         t0 = time.perf_counter()
         load = run_load(setup.host, setup.port, iter(requests), concurrency=args.concurrency, on_done=progress.tick)
         if batch > 1:
             load.samples = per_order(load.samples)
         last_seq = setup.wait_applied()
         t_settled = poller.settled_at(last_seq)
-        cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+        cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in accounted.items()}
         poller.stop()
         worker_rss = rss_mib(service.worker.process.pid) if service.worker else None
 
@@ -412,7 +412,7 @@ def _warm_up(ctx, poller, market_id, rng, keys, symbol, host, port, concurrency)
         print(f"warming up: settlement lag p50 {percentile(lags, 0.5) * 1000:.0f} ms", file=sys.stderr)
 
 
-def _processes(service: Service) -> dict[str, int]:
+def accounted_processes(service: Service) -> dict[str, int]:
     """The processes whose CPU is accounted: those we started, and the local MariaDB and broker if found."""
     found = {}
     if service.api is not None:

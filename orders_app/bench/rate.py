@@ -18,7 +18,16 @@ import math
 import os
 import time
 
-from orders_app.bench.e2e import Setup, machine, prepared, save_figures, service_label, settled_times
+from orders_app.bench.cpu import tree_cpu_seconds
+from orders_app.bench.e2e import (
+    Setup,
+    accounted_processes,
+    machine,
+    prepared,
+    save_figures,
+    service_label,
+    settled_times,
+)
 from orders_app.bench.loadgen import percentile, run_load
 from orders_app.bench.openloop import CONNECTIONS_MAX, RateResult, latencies_from_schedule_ms, run_fixed_rate
 
@@ -45,9 +54,11 @@ def summary_ms(values: list[float]) -> dict:
             "max": round(max(values, default=0.0), 1)}
 
 
-def rate_figures(rate_per_s: float, load: RateResult, settled: list[float], t_settled: float) -> dict:
+def rate_figures(rate_per_s: float, load: RateResult, settled: list[float], t_settled: float,
+                 cpu_used_s: dict[str, float] | None = None) -> dict:
     """One row of the table: `settled` holds, for each 201 in `load.samples` in order, when the worker's
-    commit of that order was seen; `t_settled`, when the last order was."""
+    commit of that order was seen; `t_settled`, when the last order was; `cpu_used_s`, the CPU seconds each
+    process used from the first order sent to the last one applied."""
     ok = [sample for sample in load.samples if sample.status == 201]
     statuses: dict[str, int] = {}
     for sample in load.samples:
@@ -65,18 +76,30 @@ def rate_figures(rate_per_s: float, load: RateResult, settled: list[float], t_se
         "late_sends": load.late_sends, "connections_opened": load.connections_opened,
         "connections_peak": load.connections_peak,
         "load_client_cpu_percent_of_one_core": round(100 * load.client_cpu_s / max(load.wall_s, 1e-9), 1),
-    }
+    } | ({} if cpu_used_s is None else cpu_figures(cpu_used_s | {"load client": load.client_cpu_s}, len(ok),
+                                                   max(t_settled - load.t0, 1e-9)))
+
+
+def cpu_figures(cpu_used_s: dict[str, float], orders: int, seconds: float) -> dict:
+    """Each process's CPU per accepted order, and the share of the machine's cores all of them used."""
+    total_s = sum(cpu_used_s.values())
+    return {"cpu_ms_per_order": {name: round(1000 * used / max(orders, 1), 2) for name, used in cpu_used_s.items()},
+            "cpu_ms_per_order_total": round(1000 * total_s / max(orders, 1), 2),
+            "cpu_percent_of_all_cores": round(100 * total_s / seconds / (os.cpu_count() or 1), 1)}
 
 
 def measure_rate(setup: Setup, rate_per_s: float, seconds: float, connections_max: int) -> dict:
     requests = setup.orders(max(1, round(rate_per_s * seconds)))
     seq_before = setup.accepted_seq()
+    accounted = accounted_processes(setup.service)
+    cpu_before = {name: tree_cpu_seconds(pid) for name, pid in accounted.items()}
     load = run_fixed_rate(setup.host, setup.port, requests, rate_per_s=rate_per_s, connections_max=connections_max)
     # also drains the backlog of an overloaded rate, so that the next rate starts from an idle service
     last_seq = setup.wait_applied()
+    cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in accounted.items()}
     ok = [sample for sample in load.samples if sample.status == 201]
     settled = settled_times(setup.poller, setup.seqs_after(seq_before), ok)
-    return rate_figures(rate_per_s, load, settled, setup.poller.applied_at(last_seq))
+    return rate_figures(rate_per_s, load, settled, setup.poller.applied_at(last_seq), cpu_used)
 
 
 def closed_loop_maximum(setup: Setup, orders: int, concurrency: int) -> dict:
@@ -134,7 +157,9 @@ def row_text(row: dict) -> str:
     return (f"offered {row['offered_per_s']:,.0f}/s{fraction}: accepted {row['achieved_accepted_per_s']:,.0f}/s, "
             f"settled {row['achieved_settled_per_s']:,.0f}/s; accept p50 {lat['p50']} p99 {lat['p99']} "
             f"max {lat['max']} ms; settlement lag p50 {lag['p50']} p99 {lag['p99']} ms; "
-            f"late sends {row['late_sends']}, non-2xx {row['non_2xx']}, connections {row['connections_peak']}")
+            f"late sends {row['late_sends']}, non-2xx {row['non_2xx']}, connections {row['connections_peak']}"
+            + (f"; CPU {row['cpu_ms_per_order_total']} ms per order, {row['cpu_percent_of_all_cores']} % of all cores"
+               if "cpu_ms_per_order_total" in row else ""))
 
 
 def report_text(figures: dict) -> str:

@@ -34,7 +34,7 @@ from orders_app.bench.e2e import (
     MID,
     RESULTS_DIR,
     TICK,
-    _processes,
+    accounted_processes,
     machine,
     order_request,
     prepared,
@@ -185,7 +185,7 @@ def run(args) -> dict:
         ctx, service, market_id, rng = setup.ctx, setup.service, setup.market_id, setup.rng
         api, worker = present(service.api, "started here"), present(service.worker, "started here")
         seq_before = setup.accepted_seq()
-        others = {name: pid for name, pid in _processes(service).items() if name in ("MariaDB", BROKER)}
+        others = {name: pid for name, pid in accounted_processes(service).items() if name in ("MariaDB", BROKER)}
         processes = named_processes([("API: gunicorn master", api.process.pid, "API: gunicorn worker"),
                                      ("matching worker", worker.process.pid, "outbox relay")]
                                     + [(name, pid, None) for name, pid in others.items()])

@@ -89,6 +89,18 @@ def test_a_rate_row_counts_latencies_and_settlement_lags_from_each_orders_schedu
     assert row["achieved_accepted_per_s"] == 40.0 and row["achieved_settled_per_s"] == 10.0
 
 
+def test_a_rate_row_gives_each_processs_cpu_per_accepted_order_and_the_share_of_all_cores(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    load = RateResult(t0=10.0, wall_s=1.0, client_cpu_s=0.1)
+    load.samples += [ScheduledSample(10.0, 10.004, 201, b"", 10.0), ScheduledSample(10.0, 10.005, 201, b"", 10.0),
+                     ScheduledSample(10.0, 10.005, 400, b"", 10.0)]
+    row = rate_figures(100.0, load, [10.5, 11.0], 11.0, {"API (gunicorn)": 0.5, "MariaDB": 0.3})
+    assert row["cpu_ms_per_order"] == {"API (gunicorn)": 250.0, "MariaDB": 150.0, "load client": 50.0}
+    assert row["cpu_ms_per_order_total"] == 450.0
+    assert row["cpu_percent_of_all_cores"] == 45.0  # 0.9 CPU seconds in the 1 s to the last settled order, 2 cores
+    assert "cpu_ms_per_order" not in _row(load, [10.5, 11.0], 11.0)  # rows of older files have none
+
+
 def test_the_half_maximum_row_is_judged_against_both_targets():
     def row(fraction, accept_p99, lag_p99):
         return {"offered_per_s": 100 * (fraction or 1), "fraction_of_max": fraction,
