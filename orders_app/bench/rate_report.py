@@ -34,6 +34,18 @@ orders/s divide the 201s by the time from the first order's schedule to the last
 the worker's commit of the last order. {machine_load}
 """
 
+CPU = """\
+Where the CPU went at each rate: each process's CPU time per accepted order, from the first order sent to the
+last one applied (`/proc`, as in the end-to-end run; the load client's includes the benchmark's sampling of the
+applied sequence), and how busy that kept the machine's {cpus} cores. At the lowest rate the processes used
+{lowest_share} % of the cores, {lowest_ms} ms of CPU per order; at half the maximum, {half_share} % and
+{half_ms} ms per order. The cost is mostly paid per round, not per order: every stage works in rounds — an
+API commit of the orders queued meanwhile, a relay poll every 10 ms and its Kafka request, a worker fetch and
+its settling transaction — and at a low rate each round carries one or two orders, while at a high one it
+carries many. So the cores are already {half_share} % busy at half the maximum, and every step of an order's
+path waits for a core behind the other processes: that, more than any one statement, is the accept tail.
+"""
+
 NOT_MEASURED = """\
 Not yet measured: run `python -m orders_app.bench rate --rates auto` and copy its
 `bench-results/rate-*.json` to `docs/rate-benchmark.json`.
@@ -89,6 +101,31 @@ def _rows(rate: dict) -> list[list[str]]:
             for row in rate["rows"]]
 
 
+CPU_COLUMNS = (("API (gunicorn)", "API"), ("worker + relay", "worker + relay"), ("MariaDB", "MariaDB"),
+               ("broker", "broker"), ("load client", "load client"))
+
+
+def _cpu_parts(rate: dict) -> list[str]:
+    """The CPU table and its reading, when the run measured CPU (files from older runs did not)."""
+    rows = [row for row in rate["rows"] if "cpu_ms_per_order" in row]
+    if not rows:
+        return []
+    half = next((row for row in rows if row.get("fraction_of_max") == 0.5), None)
+    lowest = min(rows, key=lambda row: row["offered_per_s"])
+    header = ["offered orders/s", *(f"{label}, ms per order" for _, label in CPU_COLUMNS), "total, ms per order",
+              "% of all cores"]
+    body = [[number(row["offered_per_s"]), *(f"{row['cpu_ms_per_order'].get(name, 0):.2f}" for name, _ in CPU_COLUMNS),
+             f"{row['cpu_ms_per_order_total']:.2f}", f"{row['cpu_percent_of_all_cores']:.0f} %"] for row in rows]
+    parts = [table(header, body, "r" * len(header)), ""]
+    if half is not None and half is not lowest:
+        parts.insert(0, prose(CPU, cpus=rate["machine"]["cpus"],
+                              lowest_share=f"{lowest['cpu_percent_of_all_cores']:.0f}",
+                              lowest_ms=f"{lowest['cpu_ms_per_order_total']:.1f}",
+                              half_share=f"{half['cpu_percent_of_all_cores']:.0f}",
+                              half_ms=f"{half['cpu_ms_per_order_total']:.1f}"))
+    return parts
+
+
 def section(rate: dict | None) -> list[str]:
     """The section's parts, for report.py to join into the page."""
     if rate is None:
@@ -101,5 +138,5 @@ def section(rate: dict | None) -> list[str]:
                            connections_max=number(rate["connections_max"]), machine_load=_machine_load(rate)))
     header = ["offered orders/s", "× maximum", "accepted orders/s", "settled orders/s", "accept p50",
               "accept p99", "settlement lag p50", "settlement lag p99", "send delay p99", "late sends", "non-2xx"]
-    parts += [table(header, _rows(rate), "rlrrrrrrrrr"), "", prose(_targets(rate))]
+    parts += [table(header, _rows(rate), "rlrrrrrrrrr"), "", prose(_targets(rate)), *_cpu_parts(rate)]
     return parts

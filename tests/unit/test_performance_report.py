@@ -90,6 +90,23 @@ def test_the_fixed_rate_table_marks_the_half_maximum_row_and_judges_the_targets_
     assert "already above the CPU count at the start" in busy_words and "provisional" in busy_words
 
 
+def test_the_fixed_rate_section_shows_each_rates_cpu_per_process_when_the_run_measured_it():
+    e2e, book = _committed()
+    plain = _rate_figures(half_accept_p99_ms=42.5, half_lag_p99_ms=262.5)
+    assert "% of all cores" not in report.render(e2e, book, None, plain)  # an older file: no CPU table
+    measured = _rate_figures(half_accept_p99_ms=42.5, half_lag_p99_ms=262.5)
+    for row, share, api_ms in zip(measured["rows"], (40.0, 80.5, 95.0), (4.5, 2.25, 1.5), strict=True):
+        row |= {"cpu_ms_per_order": {"API (gunicorn)": api_ms, "worker + relay": 1.0, "MariaDB": 0.5,
+                                     "broker": 0.25, "load client": 0.125},
+                "cpu_ms_per_order_total": api_ms + 1.875, "cpu_percent_of_all_cores": share}
+    section = report.render(e2e, book, None, measured).split("## Latency at fixed arrival rates")[1].split("\n## ")[0]
+    assert "| 200 | 4.50 | 1.00 | 0.50 | 0.25 | 0.12 | 6.38 | 40 % |" in section
+    assert "| 400 | 2.25 | 1.00 | 0.50 | 0.25 | 0.12 | 4.12 | 80 % |" in section
+    words = " ".join(section.split())
+    assert "At the lowest rate the processes used 40 % of the cores, 6.4 ms of CPU per order" in words
+    assert "at half the maximum, 80 % and 4.1 ms per order" in words
+
+
 def test_the_fixed_rate_section_says_it_is_not_yet_measured_without_its_json():
     e2e, book = _committed()
     page = report.render(e2e, book)
