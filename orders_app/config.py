@@ -125,6 +125,7 @@ class Settings:
     outbox_sweep_interval_ms: int = 1000
     outbox_sweep_grace_ms: int = 15000
     outbox_sweep_batch_rows_max: int = 1000
+    outbox_relay_poll_ms: int = 25
     outbox_gap_timeout_s: int = 60
     settle_batch_commands_max: int = 1000
     place_batch_orders_max: int = 64
@@ -208,6 +209,7 @@ class Settings:
             outbox_sweep_interval_ms=_int(env, "OUTBOX_SWEEP_INTERVAL_MS", 1000, 50, 600_000),
             outbox_sweep_grace_ms=_int(env, "OUTBOX_SWEEP_GRACE_MS", 15000, 0, 600_000),
             outbox_sweep_batch_rows_max=_int(env, "OUTBOX_SWEEP_BATCH_ROWS_MAX", 1000, 1, 100_000),
+            outbox_relay_poll_ms=_int(env, "OUTBOX_RELAY_POLL_MS", 25, 1, 1000),
             outbox_gap_timeout_s=_int(env, "OUTBOX_GAP_TIMEOUT_S", 60, 1, 86_400),
             settle_batch_commands_max=_int(env, "SETTLE_BATCH_COMMANDS_MAX", 1000, 1, 100_000),
             place_batch_orders_max=_int(env, "PLACE_BATCH_ORDERS_MAX", 64, 1, 10_000),

@@ -1,9 +1,9 @@
 """The outbox relay: a child process of `python consumer.py` that publishes outbox rows to Kafka.
 
 With OUTBOX_PUBLISHER=relay (the default) it publishes every committed row — the API's `order-events`
-and the matching worker's `trade-events` — polling every 10 ms, in id order (which is sequence order
-within a market), in batches, from a saved position (messaging/relay_position.py); the API never talks
-to Kafka. With OUTBOX_PUBLISHER=api the API publishes
+and the matching worker's `trade-events` — polling every OUTBOX_RELAY_POLL_MS (25 ms), in id order (which
+is sequence order within a market), in batches, from a saved position (messaging/relay_position.py); the
+API never talks to Kafka. With OUTBOX_PUBLISHER=api the API publishes
 its rows after commit and the relay only takes those left unpublished for OUTBOX_SWEEP_GRACE_MS. It runs
 in its own process so that Kafka producing (pure-Python kafka-python) does not compete with matching for
 one interpreter. One relay publishes at a time — a named database lock, held on a connection it keeps
@@ -32,7 +32,6 @@ log = logging.getLogger("orders_app.relay")
 RELAY_IDLE_S = 0.05
 LEADERSHIP_RETRY_S = 1.0  # a standby relay tries to take over this often
 LEADERSHIP_CHECK_S = 1.0
-RELAY_IDLE_ALL_ROWS_S = 0.01  # OUTBOX_PUBLISHER=relay: order events wait for this poll
 KAFKA_RETRY_BACKOFF_S = 2.0
 DATABASE_RETRY_BACKOFF_S = 2.0  # the relay started while the database was down (restarted by the worker)
 
@@ -92,7 +91,10 @@ def run_relay(worker_pid: int) -> None:
             continue
         published += count
         if count < settings.outbox_sweep_batch_rows_max:
-            stopping.wait(RELAY_IDLE_S if settings.outbox_publisher == "api" else RELAY_IDLE_ALL_ROWS_S)
+            # with OUTBOX_PUBLISHER=relay, order events wait for this poll: a shorter one costs every process
+            # a round per poll (docs/performance.md, levers)
+            idle_s = RELAY_IDLE_S if settings.outbox_publisher == "api" else settings.outbox_relay_poll_ms / 1000
+            stopping.wait(idle_s)
     close_producer(producer)
     leadership.release()
     log.info("relay stopped", extra={"published": published})

@@ -40,10 +40,11 @@ last one applied (`/proc`, as in the end-to-end run; the load client's includes 
 applied sequence), and how busy that kept the machine's {cpus} cores. At the lowest rate the processes used
 {lowest_share} % of the cores, {lowest_ms} ms of CPU per order; at half the maximum, {half_share} % and
 {half_ms} ms per order. The cost is mostly paid per round, not per order: every stage works in rounds — an
-API commit of the orders queued meanwhile, a relay poll every 10 ms and its Kafka request, a worker fetch and
-its settling transaction — and at a low rate each round carries one or two orders, while at a high one it
-carries many. So the cores are already {half_share} % busy at half the maximum, and every step of an order's
-path waits for a core behind the other processes: that, more than any one statement, is the accept tail.
+API commit of the orders queued meanwhile, a relay poll (`OUTBOX_RELAY_POLL_MS`) and its Kafka request, a
+worker fetch and its settling transaction — and at a low rate each round carries one or two orders, while at
+a high one it carries many. So the cores are already {half_share} % busy at half the maximum, and every step
+of an order's path waits for a core behind the other processes: that, more than any one statement, is the
+accept tail.
 """
 
 NOT_MEASURED = """\

@@ -11,7 +11,7 @@ it can never show up: every transaction that had written rows when the gap was f
 one that took the id must be among them — and the row is still absent. However long that takes: a gap is never
 closed while its owner may still commit. Reading `information_schema.INNODB_TRX` needs the PROCESS privilege;
 without it a gap is closed after OUTBOX_GAP_TIMEOUT_S. That table is a cache the server refreshes on a read
-only when nobody has read it for 0.1 s: a relay reading it at every 10 ms sweep would read one old listing for
+only when nobody has read it for 0.1 s: a relay reading it at every 25 ms sweep would read one old listing for
 ever, missing every transaction begun since. So the relay lists at most every LISTING_INTERVAL_S and uses only
 a listing the server made for that very statement (outbox.running_transactions). A late row never overtakes a
 row of its own market: a market's events are written under that market's lock (its sequence row for commands,

@@ -8,12 +8,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
+from orders_app.config import Settings
 from orders_app.messaging.relay_position import PositionPublisher, RelayPosition
-from orders_app.relay import RELAY_IDLE_ALL_ROWS_S
 from orders_app.repositories import outbox
 from tests.support.names import unique_name
 from tests.support.waits import wait_until
 
+RELAY_POLL_S = Settings.outbox_relay_poll_ms / 1000  # the relay's own pace
 INSERT = text("INSERT INTO outbox (topic, message_key, event_type, payload, created_at) "
               "VALUES (:topic, 'k', 'test', :payload, NOW(3))")
 
@@ -95,7 +96,7 @@ def test_the_position_is_saved_and_a_new_relay_starts_from_it(ctx, relay):
 def test_a_late_row_is_published_while_the_relay_polls_transactions_faster_than_the_server_refreshes_them(
         ctx, relay):
     """MariaDB refreshes its INNODB_TRX cache only when nobody read it for 0.1 s: a relay listing transactions at
-    every 10 ms sweep reads the same old listing for as long as it keeps doing so. A transaction that began
+    every 25 ms sweep reads the same old listing for as long as it keeps doing so. A transaction that began
     after that listing must still hold its gap open."""
     topic = unique_name("relay-test")
     producer = RecordingProducer(topic)
@@ -115,8 +116,8 @@ def test_a_late_row_is_published_while_the_relay_polls_transactions_faster_than_
             relay.sweep(producer)
             gap = relay.position.gaps.get(slow_id)
             return gap is None or gap.owners is not None
-        wait_until(slow_gap_decided, timeout_s=10, poll_s=RELAY_IDLE_ALL_ROWS_S)
+        wait_until(slow_gap_decided, timeout_s=10, poll_s=RELAY_POLL_S)
         slow.commit()
         wait_until(lambda: relay.sweep(producer) is not None and not relay.position.gaps, timeout_s=10,
-                   poll_s=RELAY_IDLE_ALL_ROWS_S, what=lambda: f"gaps {relay.position.gaps} sent {producer.sent}")
+                   poll_s=RELAY_POLL_S, what=lambda: f"gaps {relay.position.gaps} sent {producer.sent}")
     assert producer.sent == ["first", "second", "slow"]

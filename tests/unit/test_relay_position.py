@@ -141,7 +141,7 @@ def _run(world: World, steps, batch_rows: int) -> tuple[list[int], PositionPubli
     publisher._settings = dataclasses.replace(SETTINGS, outbox_sweep_batch_rows_max=batch_rows)
     for step in steps:
         if step[0] == "sweep":
-            world.clock += step[2]  # sweeps come every 10 ms when busy, seconds apart when idle
+            world.clock += step[2]  # sweeps come every 25 ms when busy, seconds apart when idle
             world.between_statements = list(step[1])
             publisher.sweep(producer)
             while world.between_statements:
@@ -305,7 +305,7 @@ def test_a_gap_whose_transaction_outlives_the_gap_timeout_stays_open_until_its_r
 
 
 def test_a_transaction_begun_after_the_servers_cached_listing_still_owns_its_gap(patch_world):
-    """The server refreshes INNODB_TRX only when nobody read it for 0.1 s: a relay listing at every 10 ms sweep
+    """The server refreshes INNODB_TRX only when nobody read it for 0.1 s: a relay listing at every 25 ms sweep
     would keep reading the listing made before the slow transaction began."""
     world = World()
     patch_world(world)
