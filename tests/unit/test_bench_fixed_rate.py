@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import socketserver
 import threading
 
@@ -119,12 +120,19 @@ def test_rates_are_auto_or_positive_numbers():
             rates_argument(bad)
 
 
+STALL_S = 0.3
+
+
 class _StallingHandler(socketserver.StreamRequestHandler):
-    """Answers 201 to each request on its connection, but only once the server's `release` is set."""
+    """Answers 201 to each request on its connection, but only once the server's `release` is set: STALL_S
+    after it holds `stall_after` requests, timed from then and not from the test's start, so that a client
+    slow to start on a busy machine still meets the whole stall."""
 
     def handle(self) -> None:
         while self.rfile.readline():  # a request's lines up to the blank one that ends its head
             if self.rfile.readline() == b"\r\n":
+                if next(self.server.arrived) == self.server.stall_after:
+                    threading.Timer(STALL_S, self.server.release.set).start()
                 self.server.release.wait()
                 self.wfile.write(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
 
@@ -133,6 +141,7 @@ class _StallingHandler(socketserver.StreamRequestHandler):
 def stalled_server():
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _StallingHandler)
     server.release = threading.Event()
+    server.arrived, server.stall_after = itertools.count(1), 1
     serving = threading.Thread(target=server.serve_forever)
     serving.start()
     yield server
@@ -143,12 +152,11 @@ def stalled_server():
 
 
 def test_when_every_allowed_connection_is_busy_later_orders_wait_and_are_counted_late(stalled_server):
-    stall = threading.Timer(0.3, stalled_server.release.set)  # the stall itself is what is measured
-    stall.start()
+    stalled_server.stall_after = 4  # the stall, once every allowed connection holds a request, is what is measured
     result = run_fixed_rate("127.0.0.1", stalled_server.server_address[1], [b"POST / HTTP/1.1\r\n\r\n"] * 10,
                             rate_per_s=100.0, connections_max=4)
-    stall.join()
     assert [sample.status for sample in result.samples] == [201] * 10
     assert (result.connections_peak, result.late_sends) == (4, 6)
-    # the last order was due at 90 ms and answered after the 300 ms stall: its latency counts from then
+    # the last order was due at 90 ms and answered after the 300 ms stall (which began at 30 ms or later): its
+    # latency counts from when it was due
     assert min(latencies_from_schedule_ms(result.samples)) >= 200
