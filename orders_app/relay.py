@@ -3,8 +3,8 @@
 With OUTBOX_PUBLISHER=relay (the default) it publishes every committed row — the API's `order-events`
 and the matching worker's `trade-events` — polling every OUTBOX_RELAY_POLL_MS (25 ms), in id order (which
 is sequence order within a market), in batches, from a saved position (messaging/relay_position.py); the
-API never talks to Kafka. With OUTBOX_PUBLISHER=api the API publishes
-its rows after commit and the relay only takes those left unpublished for OUTBOX_SWEEP_GRACE_MS. It runs
+API never talks to Kafka. With OUTBOX_PUBLISHER=api the API publishes its rows after commit and the relay
+only takes those left unpublished for OUTBOX_SWEEP_GRACE_MS. It runs
 in its own process so that Kafka producing (pure-Python kafka-python) does not compete with matching for
 one interpreter. One relay publishes at a time — a named database lock, held on a connection it keeps
 open, elects it; the relays of other workers stand by — so a market's events reach Kafka in order.

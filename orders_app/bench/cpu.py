@@ -38,6 +38,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_seconds_by_name(processes: dict[str, int]) -> dict[str, float]:
+    """`tree_cpu_seconds` of each named process: taken before and after a load, the difference is what it cost."""
+    return {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
+
+
+def cpu_used_since(before: dict[str, float], processes: dict[str, int]) -> dict[str, float]:
+    return {name: used - before[name] for name, used in cpu_seconds_by_name(processes).items()}
+
+
 def find_pid(executable_part: str, argument_part: str) -> int | None:
     """A process whose command line names `executable_part` and contains `argument_part` (e.g. a port)."""
     for entry in Path("/proc").iterdir():

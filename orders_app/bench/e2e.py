@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 from sqlalchemy import func, select
 
 from orders_app.bench.ceiling import measure_ceiling
-from orders_app.bench.cpu import find_pid, tree_cpu_seconds
+from orders_app.bench.cpu import cpu_seconds_by_name, cpu_used_since, find_pid
 from orders_app.bench.loadgen import LoadResult, Sample, build_request, percentile, run_load
 from orders_app.bench.memory import rss_mib
 from orders_app.bench.plot import Panel, Series, render_svg
@@ -348,14 +348,14 @@ def run(args) -> dict:
         seq_before = setup.accepted_seq()
         progress = Progress(len(requests), "orders")
         accounted = accounted_processes(service)
-        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in accounted.items()}
+        cpu_before = cpu_seconds_by_name(accounted)
         t0 = time.perf_counter()
         load = run_load(setup.host, setup.port, iter(requests), concurrency=args.concurrency, on_done=progress.tick)
         if batch > 1:
             load.samples = per_order(load.samples)
         last_seq = setup.wait_applied()
         t_settled = poller.settled_at(last_seq)
-        cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in accounted.items()}
+        cpu_used = cpu_used_since(cpu_before, accounted)
         poller.stop()
         worker_rss = rss_mib(service.worker.process.pid) if service.worker else None
 

@@ -18,7 +18,7 @@ import math
 import os
 import time
 
-from orders_app.bench.cpu import tree_cpu_seconds
+from orders_app.bench.cpu import cpu_seconds_by_name, cpu_used_since
 from orders_app.bench.e2e import (
     Setup,
     accounted_processes,
@@ -92,11 +92,11 @@ def measure_rate(setup: Setup, rate_per_s: float, seconds: float, connections_ma
     requests = setup.orders(max(1, round(rate_per_s * seconds)))
     seq_before = setup.accepted_seq()
     accounted = accounted_processes(setup.service)
-    cpu_before = {name: tree_cpu_seconds(pid) for name, pid in accounted.items()}
+    cpu_before = cpu_seconds_by_name(accounted)
     load = run_fixed_rate(setup.host, setup.port, requests, rate_per_s=rate_per_s, connections_max=connections_max)
     # also drains the backlog of an overloaded rate, so that the next rate starts from an idle service
     last_seq = setup.wait_applied()
-    cpu_used = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in accounted.items()}
+    cpu_used = cpu_used_since(cpu_before, accounted)
     ok = [sample for sample in load.samples if sample.status == 201]
     settled = settled_times(setup.poller, setup.seqs_after(seq_before), ok)
     return rate_figures(rate_per_s, load, settled, setup.poller.applied_at(last_seq), cpu_used)
